@@ -1,0 +1,1 @@
+"""Adapters at the edge: Azure Table Storage, Azure Queue Storage, Microsoft Graph, notifiers."""

@@ -1,0 +1,41 @@
+"""Clients for Azure Tables and Queues, from a connection string or an identity-based connection."""
+
+from __future__ import annotations
+
+import contextlib
+
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient, TableServiceClient
+from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+from jit.settings import StorageSettings
+
+
+class StorageAccount:
+    """Builds table and queue clients once per process; the Azure SDK clients are thread-safe and reuse connections."""
+
+    def __init__(self, settings: StorageSettings) -> None:
+        if settings.connection_string:
+            self.tables = TableServiceClient.from_connection_string(settings.connection_string)
+            self.queues = QueueServiceClient.from_connection_string(settings.connection_string)
+        else:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
+            assert settings.table_service_uri and settings.queue_service_uri
+            self.tables = TableServiceClient(endpoint=settings.table_service_uri, credential=credential)
+            self.queues = QueueServiceClient(account_url=settings.queue_service_uri, credential=credential)
+
+    def table(self, name: str) -> TableClient:
+        """The table, created if it does not exist yet (one call per table per process)."""
+        return self.tables.create_table_if_not_exists(name)
+
+    def queue(self, name: str) -> QueueClient:
+        """The queue, created if missing. Messages are base64 text, as the Functions queue trigger expects by
+        default (host.json: extensions.queues.messageEncoding = base64)."""
+        client = self.queues.get_queue_client(
+            name, message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=TextBase64DecodePolicy()
+        )
+        with contextlib.suppress(ResourceExistsError):
+            client.create_queue()
+        return client

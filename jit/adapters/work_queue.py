@@ -1,0 +1,32 @@
+"""The work queue in Azure Queue Storage. Messages are JSON with ids only, base64-encoded for the trigger."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from azure.storage.queue import QueueClient
+
+from jit.domain.work import Step, WorkItem
+
+
+class StorageWorkQueue:
+    def __init__(self, queue: QueueClient) -> None:
+        self._queue = queue
+
+    def send(self, item: WorkItem, visible_after: timedelta = timedelta(0)) -> None:
+        delay = int(max(visible_after.total_seconds(), 0))
+        self._queue.send_message(encode(item), visibility_timeout=delay or None)
+
+
+def encode(item: WorkItem) -> str:
+    return json.dumps({"tenantId": item.tenant_id, "grantId": item.grant_id, "step": item.step.value})
+
+
+def decode(body: str) -> WorkItem:
+    """The work item a message body carries; ValueError for a body this product did not write."""
+    try:
+        raw = json.loads(body)
+        return WorkItem(tenant_id=str(raw["tenantId"]), grant_id=str(raw["grantId"]), step=Step(raw["step"]))
+    except (KeyError, TypeError, json.JSONDecodeError) as bad:
+        raise ValueError(f"not a work item: {bad}") from None

@@ -1,0 +1,171 @@
+"""HTTP API v1 (blueprint). Each handler parses the request, calls a service, and shapes the answer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import ValidationError as PydanticValidationError
+
+from jit import bootstrap
+from jit.api import problems
+from jit.api.caller import actor
+from jit.api.schemas import parse_grant_request
+from jit.api.views import grant_json
+from jit.domain.errors import FieldError, ValidationFailed
+from jit.domain.grant import Grant, Status
+from jit.domain.ids import normalize_tenant
+from jit.services.intake import IdempotencyClaim
+
+log = logging.getLogger(__name__)
+
+bp = func.Blueprint()
+
+_JSON = "application/json"
+_MAX_IDEMPOTENCY_KEY = 255
+
+
+def _answer(handler: Callable[[], func.HttpResponse]) -> func.HttpResponse:
+    try:
+        return handler()
+    except Exception as error:  # noqa: BLE001 - every error becomes a problem-details answer
+        return problems.from_error(error)
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype=_JSON, headers=headers)
+
+
+def _grant_answer(req: func.HttpRequest, grant: Grant, status: int | None = None) -> func.HttpResponse:
+    """200 for a settled grant; 202 with Location and Retry-After while it is moving (towards Active, or out of
+    access), which is the asynchronous pattern Power Automate's HTTP action follows by itself."""
+    settings = bootstrap.services().settings
+    location = _absolute(req, f"/api/jit/requests/{grant.id}")
+    headers = {"Location": location}
+    pending = grant.status.in_progress
+    if pending:
+        headers["Retry-After"] = str(settings.poll_interval_seconds)
+    return _json(grant_json(grant), status or (202 if pending else 200), headers)
+
+
+def _absolute(req: func.HttpRequest, path: str) -> str:
+    parts = urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}{path}" if parts.netloc else path
+
+
+@bp.route(route="jit/requests", methods=["POST"])
+def create_request(req: func.HttpRequest) -> func.HttpResponse:
+    return _answer(lambda: _create(req))
+
+
+def _create(req: func.HttpRequest) -> func.HttpResponse:
+    services = bootstrap.services()
+    raw = req.get_body()
+    _check_body(req, raw, services.settings.max_body_bytes)
+    claim = _idempotency_claim(req, raw)
+    limits = services.settings.limits
+    submission = services.intake.submit(
+        lambda now: parse_grant_request(raw, now=now, limits=limits), actor=actor(req), claim=claim
+    )
+    return _grant_answer(req, submission.grant, status=202)
+
+
+def _check_body(req: func.HttpRequest, raw: bytes, limit: int) -> None:
+    content_type = (req.headers.get("Content-Type") or _JSON).split(";")[0].strip().lower()
+    if content_type != _JSON and not content_type.endswith("+json"):
+        raise ValidationFailed([FieldError("body", f"must be sent as {_JSON}, not {content_type}")])
+    if len(raw) > limit:
+        raise ValidationFailed([FieldError("body", f"must not exceed {limit} bytes")])
+
+
+def _idempotency_claim(req: func.HttpRequest, raw: bytes) -> IdempotencyClaim | None:
+    key = req.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= _MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise ValidationFailed([FieldError("Idempotency-Key", f"must be 1 to {_MAX_IDEMPOTENCY_KEY} printable characters")])
+    try:
+        # The same JSON written differently (spacing, key order) is the same request.
+        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError):
+        canonical = raw
+    return IdempotencyClaim(scope=actor(req), key=key, fingerprint=hashlib.sha256(canonical).hexdigest())
+
+
+@bp.route(route="jit/requests/{id}", methods=["GET"])
+def get_request(req: func.HttpRequest) -> func.HttpResponse:
+    return _answer(lambda: _grant_answer(req, bootstrap.services().grants.get(req.route_params["id"])))
+
+
+@bp.route(route="jit/requests", methods=["GET"])
+def list_requests(req: func.HttpRequest) -> func.HttpResponse:
+    return _answer(lambda: _list(req))
+
+
+def _list(req: func.HttpRequest) -> func.HttpResponse:
+    params = req.params
+    errors: list[FieldError] = []
+    tenant = None
+    if params.get("tenantId"):
+        tenant = normalize_tenant(params["tenantId"])
+        if tenant is None:
+            errors.append(FieldError("tenantId", "must be the tenant's GUID or its initial domain"))
+    status = None
+    if params.get("status"):
+        try:
+            status = Status(params["status"])
+        except ValueError:
+            errors.append(FieldError("status", "must be one of " + ", ".join(s.value for s in Status)))
+    top_text = params.get("top", "50")
+    if not top_text.isdigit() or not 1 <= int(top_text) <= 100:
+        errors.append(FieldError("top", "must be a whole number from 1 to 100"))
+    if errors:
+        raise ValidationFailed(errors)
+    page = bootstrap.services().grants.list(
+        tenant_id=tenant, status=status, top=int(top_text), continuation_token=params.get("continuationToken") or None
+    )
+    body: dict[str, Any] = {"value": [grant_json(g) for g in page.grants], "continuationToken": page.continuation_token}
+    if page.continuation_token:
+        query = {k: v for k, v in params.items() if k != "continuationToken"}
+        query["continuationToken"] = page.continuation_token
+        body["nextLink"] = _absolute(req, "/api/jit/requests?" + urlencode(query))
+    return _json(body)
+
+
+class _RevokeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)] = "revoked on request"
+
+
+@bp.route(route="jit/requests/{id}/revoke", methods=["POST"])
+def revoke_request(req: func.HttpRequest) -> func.HttpResponse:
+    return _answer(lambda: _revoke(req))
+
+
+def _revoke(req: func.HttpRequest) -> func.HttpResponse:
+    raw = req.get_body() or b"{}"
+    try:
+        body = _RevokeBody.model_validate_json(raw)
+    except PydanticValidationError as invalid:
+        raise ValidationFailed(
+            [FieldError(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in invalid.errors()]
+        ) from None
+    grant = bootstrap.services().lifecycle.revoke(req.route_params["id"], actor=actor(req), reason=body.reason)
+    return _grant_answer(req, grant)
+
+
+@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        services = bootstrap.services()
+        services.storage.tables.get_service_properties()
+    except Exception as error:  # noqa: BLE001 - health reports, it does not raise
+        log.warning("health check failed: %s", type(error).__name__)
+        return _json({"status": "unhealthy", "reason": type(error).__name__}, 503)
+    return _json({"status": "healthy"})

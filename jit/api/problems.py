@@ -1,0 +1,54 @@
+"""RFC 9457 problem details: the one place where the service's errors become HTTP answers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import azure.functions as func
+
+from jit.domain.errors import ConcurrencyConflict, Conflict, FieldError, JitError, NotFound, ValidationFailed
+
+log = logging.getLogger(__name__)
+
+# Problem types are URNs: stable names that need no web page to exist (RFC 9457 allows any URI).
+PROBLEM_BASE = "urn:jit:problem:"
+_MEDIA_TYPE = "application/problem+json"
+
+
+def problem(
+    status: int,
+    kind: str,
+    title: str,
+    detail: str,
+    *,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> func.HttpResponse:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + kind, "title": title, "status": status, "detail": detail}
+    if errors:
+        body["errors"] = [{"field": e.field, "pointer": "#/" + e.field.replace(".", "/"), "detail": e.message} for e in errors]
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype=_MEDIA_TYPE, headers=headers)
+
+
+def invalid(errors: list[FieldError]) -> func.HttpResponse:
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return problem(400, "validation", "The request is invalid", detail, errors=errors)
+
+
+def from_error(error: Exception) -> func.HttpResponse:
+    """The answer for an error a handler let through. Unexpected errors say nothing about internals."""
+    if isinstance(error, ValidationFailed):
+        return invalid(error.errors)
+    if isinstance(error, NotFound):
+        return problem(404, "not-found", "Not found", str(error))
+    if isinstance(error, Conflict):
+        return problem(409, "conflict", "Conflict", str(error))
+    if isinstance(error, ConcurrencyConflict):
+        return problem(503, "busy", "Try again", str(error), headers={"Retry-After": "1"})
+    if isinstance(error, JitError):
+        log.error("unhandled product error: %s", type(error).__name__)
+        return problem(500, "internal", "Internal error", type(error).__name__)
+    log.exception("unexpected error")
+    return problem(500, "internal", "Internal error", "an unexpected error occurred; it has been logged")

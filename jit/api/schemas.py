@@ -1,0 +1,173 @@
+"""The JSON shape of a grant request (API v1) and its translation into the domain's `GrantRequest`.
+
+Pydantic checks shapes and types strictly (no "4" for 4, no unknown fields); the rules that need the clock and the
+configured limits are the domain's (`GrantRequest.create`). Both report errors by the field's path in the body.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from jit.domain.errors import FieldError, ValidationFailed
+from jit.domain.ids import normalize_tenant
+from jit.domain.request import (
+    ExpirationAction,
+    GrantRequest,
+    RequestLimits,
+    TapSettings,
+    UserKind,
+    UserSpec,
+    default_expiration_actions,
+)
+
+# Entra UPNs: up to 64 characters of A-Z a-z 0-9 ' . - _ ! # ^ ~ before the @ (no leading, trailing or doubled
+# period), a DNS domain after it, 113 characters in all.
+_UPN = re.compile(
+    r"^(?=.{3,113}$)(?!\.)(?!.*\.\.)[A-Za-z0-9'._!#^~-]{1,64}(?<!\.)@"
+    r"(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+_GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# Days, hours, minutes, seconds (or weeks) only: months and years have no fixed length.
+_DURATION = re.compile(r"^P(?:\d+W|(?=\d|T\d)(?:\d+D)?(?:T(?=\d)(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?)$")
+_TIMEDELTA = TypeAdapter(timedelta)
+T = TypeVar("T")
+
+Guid = Annotated[str, StringConstraints(pattern=_GUID)]
+Upn = Annotated[str, StringConstraints(max_length=113)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class NewUserBody(_Strict):
+    type: Literal["new"]
+    displayName: Text
+    userPrincipalName: Upn | None = None
+
+
+class ExistingUserBody(_Strict):
+    type: Literal["existing"]
+    userPrincipalName: Upn | None = None
+    id: Guid | None = None
+
+
+class TemporaryAccessPassBody(_Strict):
+    enabled: bool
+    lifetimeInMinutes: Annotated[int, Field(ge=10, le=43200)] = 60
+    isUsableOnce: bool = False
+
+
+class GrantRequestBody(_Strict):
+    tenantId: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    user: Annotated[NewUserBody | ExistingUserBody, Field(discriminator="type")]
+    startDateTime: AwareDatetime | None = None
+    endDateTime: AwareDatetime | None = None
+    duration: Annotated[str, StringConstraints(max_length=32)] | None = None
+    roles: Annotated[list[Text], Field(max_length=50)] = []
+    groups: Annotated[list[Guid], Field(max_length=50)] = []
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=1000)]
+    ticketId: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+    temporaryAccessPass: TemporaryAccessPassBody | None = None
+    expirationActions: Annotated[list[ExpirationAction], Field(min_length=1, max_length=4)] | None = None
+    # Reserved for the notifications feature; kept as given (bounded by the body size limit).
+    notifications: dict[str, Any] | None = None
+
+
+def parse_grant_request(raw: bytes, *, now: datetime, limits: RequestLimits) -> GrantRequest:
+    """The domain request a JSON body describes; ValidationFailed naming every bad field otherwise."""
+    try:
+        body = GrantRequestBody.model_validate_json(raw)
+    except PydanticValidationError as invalid:
+        raise ValidationFailed([_field_error(e) for e in invalid.errors()]) from None
+    errors: list[FieldError] = []
+    tenant = normalize_tenant(body.tenantId)
+    if tenant is None:
+        errors.append(FieldError("tenantId", "must be the tenant's GUID or its initial domain (*.onmicrosoft.com)"))
+    user = _user(body, errors)
+    start = body.startDateTime or now
+    end = _end(body, start, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    assert tenant is not None and end is not None
+    return GrantRequest.create(
+        now=now,
+        limits=limits,
+        tenant_id=tenant,
+        user=user,
+        start=start,
+        end=end,
+        roles=_unique(body.roles, key=str.casefold),
+        groups=_unique([g.lower() for g in body.groups], key=str),
+        reason=body.reason,
+        ticket_id=body.ticketId,
+        tap=_tap(body, user),
+        expiration_actions=_unique(body.expirationActions, key=str)
+        if body.expirationActions
+        else default_expiration_actions(user),
+        notifications=body.notifications,
+    )
+
+
+def _user(body: GrantRequestBody, errors: list[FieldError]) -> UserSpec:
+    given = body.user
+    if given.userPrincipalName is not None and not _UPN.match(given.userPrincipalName):
+        errors.append(FieldError("user.userPrincipalName", "is not a valid user principal name (alias@domain)"))
+    if isinstance(given, NewUserBody):
+        return UserSpec(UserKind.NEW, display_name=given.displayName, user_principal_name=given.userPrincipalName)
+    if (given.userPrincipalName is None) == (given.id is None):
+        errors.append(FieldError("user", "an existing user needs exactly one of userPrincipalName or id"))
+    object_id = given.id.lower() if given.id else None
+    return UserSpec(UserKind.EXISTING, user_principal_name=given.userPrincipalName, object_id=object_id)
+
+
+def _end(body: GrantRequestBody, start: datetime, errors: list[FieldError]) -> datetime | None:
+    if (body.endDateTime is None) == (body.duration is None):
+        errors.append(FieldError("endDateTime", "give exactly one of endDateTime or duration"))
+        return None
+    if body.endDateTime is not None:
+        return body.endDateTime
+    assert body.duration is not None
+    if not _DURATION.match(body.duration):
+        errors.append(FieldError("duration", "must be an ISO 8601 duration in weeks, days, hours, minutes or seconds (PT4H)"))
+        return None
+    return start + _TIMEDELTA.validate_python(body.duration)
+
+
+def _tap(body: GrantRequestBody, user: UserSpec) -> TapSettings:
+    if body.temporaryAccessPass is None:
+        # A new account has a password nobody knows: without a TAP nobody could sign in with it.
+        return TapSettings(enabled=user.kind is UserKind.NEW)
+    given = body.temporaryAccessPass
+    return TapSettings(given.enabled, given.lifetimeInMinutes, given.isUsableOnce)
+
+
+def _unique(values: list[T], *, key: Any) -> tuple[T, ...]:
+    seen: set[Any] = set()
+    kept: list[T] = []
+    for value in values:
+        if key(value) not in seen:
+            seen.add(key(value))
+            kept.append(value)
+    return tuple(kept)
+
+
+def _field_error(error: Any) -> FieldError:
+    if error["type"] == "json_invalid":
+        return FieldError("body", "is not valid JSON")
+    # Drop the union tag pydantic puts in the path of a discriminated union ("user.new.displayName").
+    path = [str(p) for p in error["loc"] if p not in ("new", "existing")]
+    if error["type"] == "model_type" and not path:
+        return FieldError("body", "must be a JSON object")
+    message = "is not a known field" if error["type"] == "extra_forbidden" else _lower_first(error["msg"])
+    return FieldError(".".join(path) or "body", message)
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]

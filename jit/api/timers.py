@@ -1,0 +1,21 @@
+"""Timer-triggered work (blueprint): the schedule sweep, the safety net behind every queue message."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from jit import bootstrap
+
+log = logging.getLogger(__name__)
+
+bp = func.Blueprint()
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%JIT_SWEEP_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def schedule_sweep(timer: func.TimerRequest) -> None:
+    if timer.past_due:
+        log.warning("schedule sweep is running late")
+    result = bootstrap.services().lifecycle.sweep()
+    log.info("schedule sweep: %d due, %d enqueued, %d dropped", result.due, result.enqueued, result.dropped)

@@ -1,0 +1,32 @@
+"""Queue-triggered work (blueprint): provisioning and expiration steps for one grant per message."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from jit import bootstrap
+from jit.adapters.work_queue import decode
+
+log = logging.getLogger(__name__)
+
+bp = func.Blueprint()
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="%JIT_WORK_QUEUE%", connection="AzureWebJobsStorage")
+def grant_worker(msg: func.QueueMessage) -> None:
+    try:
+        item = decode(msg.get_body().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        # Retrying a message this product did not write would fail the same way five times: drop it loudly.
+        log.error("dropped malformed work message %s", msg.id)
+        return
+    grant = bootstrap.services().lifecycle.handle(item)
+    log.info(
+        "work %s for grant %s done (delivery %s): %s",
+        item.step.value,
+        item.grant_id,
+        msg.dequeue_count,
+        grant.status.value if grant else "unknown grant",
+    )

@@ -1,0 +1,73 @@
+"""Composition: build the real adapters once per process, lazily, from the app settings.
+
+Nothing happens at import time (an import error takes every function down); the first invocation builds the
+object graph and later ones reuse it and its connections.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+from jit.adapters.audit_store import TableAuditLog
+from jit.adapters.grant_store import TableGrantRepository
+from jit.adapters.idempotency_store import TableIdempotencyStore
+from jit.adapters.schedule_store import TableScheduleIndex
+from jit.adapters.storage import StorageAccount
+from jit.adapters.work_queue import StorageWorkQueue
+from jit.domain.clock import Clock, SystemClock
+from jit.services.intake import Intake
+from jit.services.lifecycle import Lifecycle
+from jit.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    storage: StorageAccount
+    grants: TableGrantRepository
+    audit: TableAuditLog
+    intake: Intake
+    lifecycle: Lifecycle
+
+
+def build(settings: Settings, clock: Clock | None = None) -> Services:
+    clock = clock or SystemClock()
+    storage = StorageAccount(settings.storage)
+    grants = TableGrantRepository(storage.table(settings.grants_table), storage.table(settings.grant_index_table))
+    schedule = TableScheduleIndex(storage.table(settings.schedule_table))
+    audit = TableAuditLog(storage.table(settings.audit_table))
+    queue = StorageWorkQueue(storage.queue(settings.work_queue))
+    intake = Intake(
+        grants=grants,
+        schedule=schedule,
+        queue=queue,
+        audit=audit,
+        idempotency=TableIdempotencyStore(storage.table(settings.idempotency_table)),
+        clock=clock,
+        idempotency_ttl=settings.idempotency_ttl,
+    )
+    lifecycle = Lifecycle(grants=grants, schedule=schedule, queue=queue, audit=audit, clock=clock)
+    return Services(settings, storage, grants, audit, intake, lifecycle)
+
+
+_lock = threading.Lock()
+_services: Services | None = None
+
+
+def services() -> Services:
+    """The process's services, built on first use from the environment's app settings."""
+    global _services
+    if _services is None:
+        with _lock:
+            if _services is None:
+                _services = build(Settings.from_env(os.environ))
+    return _services
+
+
+def reset(replacement: Services | None = None) -> None:
+    """Forget the built services (tests and the local runner change settings between runs)."""
+    global _services
+    with _lock:
+        _services = replacement

@@ -1,0 +1,115 @@
+"""A grant: the access a request asked for, and where it is in its life.
+
+The states and the transitions between them are explicit; a grant only moves along `TRANSITIONS`, and every move is
+recorded with who or what caused it, so the audit trail can be rebuilt from the grant itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from jit.domain.errors import IllegalTransition
+from jit.domain.request import GrantRequest
+
+
+class Status(StrEnum):
+    AWAITING_APPROVAL = "AwaitingApproval"
+    SCHEDULED = "Scheduled"
+    PROVISIONING = "Provisioning"
+    ACTIVE = "Active"
+    EXPIRING = "Expiring"
+    EXPIRED = "Expired"
+    REVOKED = "Revoked"
+    DENIED = "Denied"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return not TRANSITIONS[self]
+
+    @property
+    def in_progress(self) -> bool:
+        """On its way to Active or out of access: a poller should keep polling."""
+        return self in (Status.AWAITING_APPROVAL, Status.SCHEDULED, Status.PROVISIONING, Status.EXPIRING)
+
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.AWAITING_APPROVAL: frozenset({Status.SCHEDULED, Status.DENIED, Status.CANCELLED}),
+    Status.SCHEDULED: frozenset({Status.PROVISIONING, Status.CANCELLED}),
+    # Provisioning may be ended early: what it already created is then taken away by the expiration actions.
+    Status.PROVISIONING: frozenset({Status.ACTIVE, Status.FAILED, Status.EXPIRING}),
+    Status.ACTIVE: frozenset({Status.EXPIRING}),
+    # Expired when the window ran out, Revoked when it was ended early.
+    Status.EXPIRING: frozenset({Status.EXPIRED, Status.REVOKED}),
+    Status.EXPIRED: frozenset(),
+    Status.REVOKED: frozenset(),
+    Status.DENIED: frozenset(),
+    Status.FAILED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One move of a grant: from, to, when, by whom or what, and why."""
+
+    from_status: Status | None
+    to_status: Status
+    at: datetime
+    actor: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A stored request and its state. `version` is the store's concurrency token (an ETag), opaque here."""
+
+    id: str
+    request: GrantRequest
+    status: Status
+    created_at: datetime
+    requested_by: str
+    history: tuple[Transition, ...] = ()
+    revoke_requested_at: datetime | None = None
+    # Provisioning progress and outcomes, filled by the provisioning saga; free-form by design of each step.
+    progress: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, str] | None = None
+    version: str | None = None
+
+    @property
+    def tenant_id(self) -> str:
+        return self.request.tenant_id
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.history[-1].at if self.history else self.created_at
+
+    @classmethod
+    def open(cls, grant_id: str, request: GrantRequest, *, now: datetime, actor: str, needs_approval: bool) -> Grant:
+        """The grant a new request starts as: awaiting approval, or scheduled for its start."""
+        first = Status.AWAITING_APPROVAL if needs_approval else Status.SCHEDULED
+        return cls(
+            id=grant_id,
+            request=request,
+            status=first,
+            created_at=now,
+            requested_by=actor,
+            history=(Transition(None, first, now, actor, "requested"),),
+        )
+
+    def can_move_to(self, target: Status) -> bool:
+        return target in TRANSITIONS[self.status]
+
+    def move_to(self, target: Status, *, at: datetime, actor: str, reason: str = "") -> Grant:
+        """The grant in its new state, with the move recorded; IllegalTransition when the state machine forbids it."""
+        if not self.can_move_to(target):
+            raise IllegalTransition(f"grant {self.id} is {self.status.value} and cannot become {target.value}")
+        step = Transition(self.status, target, at, actor, reason)
+        return replace(self, status=target, history=(*self.history, step))
+
+    def is_due_to_start(self, now: datetime) -> bool:
+        return self.status is Status.SCHEDULED and self.request.start <= now

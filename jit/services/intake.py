@@ -1,0 +1,97 @@
+"""Taking a request in: store it, schedule it, hand it to the queue, and answer at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from jit.domain.clock import Clock
+from jit.domain.errors import Conflict, NotFound
+from jit.domain.grant import Grant
+from jit.domain.ids import new_grant_id
+from jit.domain.request import GrantRequest
+from jit.domain.work import ScheduleItem, Step, WorkItem
+from jit.services.audit import record_new_transitions
+from jit.services.ports import AuditLog, GrantRepository, IdempotencyRecord, IdempotencyStore, ScheduleIndex, WorkQueue
+
+# Azure queues hide a message for at most 7 days; later starts are left to the sweep alone.
+MAX_MESSAGE_DELAY = timedelta(days=7) - timedelta(minutes=1)
+# When a message was sent, the sweep only steps in if the message has not done its work by then.
+SAFETY_NET_GRACE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """A caller's Idempotency-Key, the scope it is unique in (the caller), and the body's fingerprint."""
+
+    scope: str
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Submission:
+    grant: Grant
+    created: bool
+
+
+@dataclass(frozen=True)
+class Intake:
+    grants: GrantRepository
+    schedule: ScheduleIndex
+    queue: WorkQueue
+    audit: AuditLog
+    idempotency: IdempotencyStore
+    clock: Clock
+    idempotency_ttl: timedelta
+
+    def submit(
+        self, build: Callable[[datetime], GrantRequest], *, actor: str, claim: IdempotencyClaim | None = None
+    ) -> Submission:
+        """Validate a request (`build` raises ValidationFailed), store it as a new grant and queue its provisioning.
+
+        A retry with an Idempotency-Key already seen returns that grant before anything is validated again (its
+        start may have passed since). Writes go in an order that a crash at any point leaves recoverable: the
+        schedule entry first (the sweep drops an entry whose grant never appeared), then the grant, then the
+        message; a retry with the same key finishes what a crashed attempt began.
+        """
+        now = self.clock.now()
+        if claim is not None:
+            seen = self.idempotency.find(claim.scope, claim.key, now=now)
+            if seen is not None:
+                replay = self._replay(seen, claim)
+                if replay is not None:
+                    return replay
+        request = build(now)
+        grant_id = new_grant_id(now)
+        if claim is not None:
+            mine = IdempotencyRecord(claim.fingerprint, grant_id, request.tenant_id)
+            stored = self.idempotency.claim(claim.scope, claim.key, mine, now=now, ttl=self.idempotency_ttl)
+            if stored.grant_id != grant_id:
+                replay = self._replay(stored, claim)
+                if replay is not None:
+                    return replay
+                grant_id = stored.grant_id  # the first attempt died before storing its grant: finish it
+        grant = Grant.open(grant_id, request, now=now, actor=actor, needs_approval=False)
+        return Submission(self._store_and_schedule(grant, now), created=True)
+
+    def _replay(self, seen: IdempotencyRecord, claim: IdempotencyClaim) -> Submission | None:
+        if seen.fingerprint != claim.fingerprint:
+            raise Conflict("this Idempotency-Key was already used with a different request body")
+        try:
+            return Submission(self.grants.get(seen.grant_id, seen.tenant_id), created=False)
+        except NotFound:
+            return None
+
+    def _store_and_schedule(self, grant: Grant, now: datetime) -> Grant:
+        start = grant.request.start
+        delay = max(start - now, timedelta(0))
+        send_now = delay <= MAX_MESSAGE_DELAY
+        work = WorkItem(grant.tenant_id, grant.id, Step.PROVISION)
+        self.schedule.put(ScheduleItem(due=start + SAFETY_NET_GRACE if send_now else start, work=work))
+        stored = self.grants.add(grant)
+        record_new_transitions(self.audit, None, stored)
+        if send_now:
+            self.queue.send(work, visible_after=delay)
+        return stored

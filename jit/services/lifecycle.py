@@ -1,0 +1,148 @@
+"""Moving grants along their lifecycle: the worker's entry point, early revocation, and the schedule sweep."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from jit.domain.clock import Clock
+from jit.domain.errors import NotFound
+from jit.domain.grant import Grant, Status
+from jit.domain.work import ScheduleItem, Step, WorkItem
+from jit.services.audit import record_new_transitions
+from jit.services.ports import AuditLog, GrantRepository, ScheduleIndex, WorkQueue
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "system"
+# A schedule entry whose grant never appeared (intake died between the two writes) is dropped after this long.
+ORPHAN_AFTER = timedelta(minutes=10)
+
+
+class Provisioner(Protocol):
+    def __call__(self, grant: Grant) -> Grant:
+        """Carry a Provisioning grant as far as it can go (Active or Failed) and return it."""
+
+
+class Expirer(Protocol):
+    def __call__(self, grant: Grant) -> Grant:
+        """Carry an Expiring grant as far as it can go (Expired or Revoked) and return it."""
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    due: int
+    enqueued: int
+    dropped: int
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    grants: GrantRepository
+    schedule: ScheduleIndex
+    queue: WorkQueue
+    audit: AuditLog
+    clock: Clock
+    provisioner: Provisioner | None = None
+    expirer: Expirer | None = None
+
+    def transition(self, grant_id: str, change: Callable[[Grant], Grant], tenant_id: str | None = None) -> Grant:
+        """Update a grant under optimistic concurrency and audit every transition the change made."""
+        before: list[Grant] = []
+
+        def tracked(current: Grant) -> Grant:
+            before[:] = [current]
+            return change(current)
+
+        after = self.grants.update(grant_id, tracked, tenant_id)
+        record_new_transitions(self.audit, before[0] if before else None, after)
+        return after
+
+    def handle(self, item: WorkItem) -> Grant | None:
+        """Do what a queue message asks; a message for work already done, or not yet due, changes nothing."""
+        try:
+            grant = self.grants.get(item.grant_id, item.tenant_id)
+        except NotFound:
+            log.warning("work item for unknown grant %s dropped", item.grant_id)
+            return None
+        if item.step is Step.PROVISION:
+            return self._provision(grant)
+        return self._expire(grant)
+
+    def _provision(self, grant: Grant) -> Grant:
+        now = self.clock.now()
+        if grant.is_due_to_start(now):
+            grant = self.transition(
+                grant.id,
+                lambda g: (
+                    g.move_to(Status.PROVISIONING, at=now, actor=SYSTEM, reason="start reached")
+                    if g.status is Status.SCHEDULED
+                    else g
+                ),
+                grant.tenant_id,
+            )
+        if grant.status is Status.PROVISIONING and self.provisioner is not None:
+            return self.provisioner(grant)
+        return grant
+
+    def _expire(self, grant: Grant) -> Grant:
+        if grant.status is Status.EXPIRING and self.expirer is not None:
+            return self.expirer(grant)
+        return grant
+
+    def revoke(self, grant_id: str, *, actor: str, reason: str) -> Grant:
+        """End a grant early: one that has not started is cancelled; one that has is set expiring, now."""
+        now = self.clock.now()
+
+        def end_early(grant: Grant) -> Grant:
+            if grant.status in (Status.AWAITING_APPROVAL, Status.SCHEDULED):
+                return grant.move_to(Status.CANCELLED, at=now, actor=actor, reason=reason)
+            if grant.status is Status.EXPIRING:
+                return grant  # already on its way out
+            moved = grant.move_to(Status.EXPIRING, at=now, actor=actor, reason=reason)
+            return replace(moved, revoke_requested_at=now)
+
+        grant = self.transition(grant_id, end_early)
+        if grant.status is Status.EXPIRING:
+            work = WorkItem(grant.tenant_id, grant.id, Step.EXPIRE)
+            self.schedule.put(ScheduleItem(due=now + timedelta(minutes=1), work=work))
+            self.queue.send(work)
+        return grant
+
+    def sweep(self, limit: int = 500) -> SweepResult:
+        """Enqueue every due item whose work is still undone and push its wake-up back; drop the rest.
+
+        Cost grows with the number of due items only: one range read, then one point read per due item.
+        """
+        now = self.clock.now()
+        due = self.schedule.due(now, limit)
+        enqueued = dropped = 0
+        for item in due:
+            try:
+                grant = self.grants.get(item.work.grant_id, item.work.tenant_id)
+            except NotFound:
+                if now - item.due > ORPHAN_AFTER:
+                    self.schedule.remove(item)
+                    dropped += 1
+                else:
+                    self.schedule.replace(item, item.retry_after(now))
+                continue
+            if _still_needed(grant, item.work.step, now):
+                self.queue.send(item.work)
+                self.schedule.replace(item, item.retry_after(now))
+                enqueued += 1
+            else:
+                self.schedule.remove(item)
+                dropped += 1
+        if due:
+            log.info("sweep: %d due, %d enqueued, %d dropped", len(due), enqueued, dropped)
+        return SweepResult(len(due), enqueued, dropped)
+
+
+def _still_needed(grant: Grant, step: Step, now: datetime) -> bool:
+    if step is Step.PROVISION:
+        return grant.status in (Status.SCHEDULED, Status.PROVISIONING)
+    return grant.status is Status.EXPIRING or (grant.status is Status.ACTIVE and grant.request.end <= now)

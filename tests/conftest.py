@@ -1,0 +1,126 @@
+"""Shared fixtures: a real Azurite per test process, and a per-test stack with its own tables and queue."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.storage.queue import QueueServiceClient
+
+import function_app
+from devstack.azurite import Azurite, AzuriteEndpoints
+from devstack.function_host import LocalFunctionHost
+from jit import bootstrap
+from jit.bootstrap import Services
+from jit.settings import Settings
+
+TENANT = "contoso.onmicrosoft.com"
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[AzuriteEndpoints]:
+    with Azurite() as endpoints:
+        yield endpoints
+
+
+@dataclass
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    current: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **span: float) -> datetime:
+        self.current += timedelta(**span)
+        return self.current
+
+
+@dataclass
+class Stack:
+    """The function app wired to Azurite, driven through the same functions Azure would call."""
+
+    host: LocalFunctionHost
+    services: Services
+    clock: FakeClock
+    env: dict[str, str]
+    queues: QueueServiceClient
+
+    def call(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> func.HttpResponse:
+        return self.host.http(method, url, body, headers)
+
+    def post_request(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> func.HttpResponse:
+        return self.call("POST", "/api/jit/requests", body, headers)
+
+    def drain(self, rounds: int = 20) -> int:
+        """Deliver queued messages until none is visible; returns how many were handled."""
+        total = 0
+        for _ in range(rounds):
+            handled = self.host.deliver(self.queues)
+            total += handled
+            if not handled:
+                break
+        return total
+
+    def queued(self) -> int:
+        props = self.queues.get_queue_client(self.env["JIT_WORK_QUEUE"]).get_queue_properties()
+        return int(props.approximate_message_count)
+
+
+def body_of(response: func.HttpResponse) -> Any:
+    return json.loads(response.get_body())
+
+
+def stack_env(endpoints: AzuriteEndpoints, **overrides: str) -> dict[str, str]:
+    unique = uuid.uuid4().hex[:10]
+    env = {
+        "AzureWebJobsStorage": endpoints.connection_string,
+        "JIT_TABLE_PREFIX": f"T{unique}",
+        "JIT_WORK_QUEUE": f"work-{unique}",
+        "JIT_SWEEP_SCHEDULE": "0 */1 * * * *",
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def make_stack(azurite: AzuriteEndpoints, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    def make(**overrides: str) -> Stack:
+        env = stack_env(azurite, **overrides)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        clock = FakeClock()
+        services = bootstrap.build(Settings.from_env(env), clock=clock)
+        bootstrap.reset(services)
+        host = LocalFunctionHost(function_app.app, env)
+        return Stack(host, services, clock, env, QueueServiceClient.from_connection_string(env["AzureWebJobsStorage"]))
+
+    yield make
+    bootstrap.reset()
+
+
+@pytest.fixture
+def stack(make_stack: Any) -> Stack:
+    result: Stack = make_stack()
+    return result
+
+
+def valid_request(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "tenantId": TENANT,
+        "user": {"type": "new", "displayName": "JIT Admin for ticket 4711"},
+        "duration": "PT2H",
+        "roles": ["Exchange Administrator"],
+        "groups": [],
+        "reason": "Mailbox migration for ticket 4711",
+        "ticketId": "4711",
+    }
+    body.update(overrides)
+    return body

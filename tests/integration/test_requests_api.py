@@ -1,0 +1,299 @@
+"""POST/GET/list/revoke through the functions of function_app.py, against real Azurite."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from azure.data.tables import TableServiceClient
+
+from jit.domain.grant import Status
+from tests.conftest import TENANT, Stack, body_of, valid_request
+
+
+def stored_rows(stack: Stack) -> dict[str, int]:
+    """How many entities each of the stack's tables holds (missing tables count as empty)."""
+    service = TableServiceClient.from_connection_string(stack.env["AzureWebJobsStorage"])
+    prefix = stack.env["JIT_TABLE_PREFIX"]
+    counts = {}
+    for table in service.list_tables():
+        if table.name.startswith(prefix):
+            counts[table.name[len(prefix) :]] = len(list(service.get_table_client(table.name).list_entities()))
+    return counts
+
+
+def peek_messages(stack: Stack) -> list[dict[str, Any]]:
+    queue = stack.queues.get_queue_client(stack.env["JIT_WORK_QUEUE"])
+    return [json.loads(base64.b64decode(m.content)) for m in queue.peek_messages(max_messages=32)]
+
+
+def test_post_stores_the_grant_enqueues_its_id_and_answers_202(stack: Stack) -> None:
+    response = stack.post_request(valid_request())
+    assert response.status_code == 202
+    grant = body_of(response)
+    assert grant["status"] == "Scheduled"
+    assert response.headers["Location"].endswith(f"/api/jit/requests/{grant['id']}")
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.mimetype == "application/json"
+    assert stored_rows(stack) == {"Grants": 1, "GrantIndex": 1, "Schedule": 1, "Audit": 1, "Idempotency": 0}
+    # The message carries ids only: no name, no reason, no UPN.
+    assert peek_messages(stack) == [{"tenantId": TENANT, "grantId": grant["id"], "step": "provision"}]
+
+    fetched = stack.call("GET", f"/api/jit/requests/{grant['id']}")
+    assert fetched.status_code == 202  # still on its way: keep polling
+    assert body_of(fetched)["id"] == grant["id"]
+    assert body_of(fetched)["reason"] == "Mailbox migration for ticket 4711"
+
+
+def test_the_queue_trigger_picks_the_grant_up(stack: Stack) -> None:
+    grant = body_of(stack.post_request(valid_request()))
+    assert stack.drain() == 1
+    assert stack.host.failures == []
+    after = body_of(stack.call("GET", f"/api/jit/requests/{grant['id']}"))
+    assert after["status"] == "Provisioning"
+    assert [h["to"] for h in after["history"]] == ["Scheduled", "Provisioning"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"{not json", "body"),
+        (valid_request(tenantId="contoso.com"), "tenantId"),
+        (valid_request(extra=1), "extra"),
+        (valid_request(duration="PT72H"), "duration"),
+        (valid_request(roles=[], groups=[]), "roles"),
+        (valid_request(user={"type": "new", "displayName": "A", "userPrincipalName": "not an upn"}), "user.userPrincipalName"),
+    ],
+)
+def test_invalid_requests_get_a_problem_and_write_nothing(stack: Stack, body: Any, field: str) -> None:
+    response = stack.call("POST", "/api/jit/requests", body)
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    problem = body_of(response)
+    assert problem["status"] == 400
+    assert field in [e["field"] for e in problem["errors"]]
+    assert field in problem["detail"]
+    assert sum(stored_rows(stack).values()) == 0
+    assert peek_messages(stack) == []
+
+
+def test_an_oversize_body_is_refused(make_stack: Any) -> None:
+    stack = make_stack(JIT_MAX_BODY_BYTES="2048")
+    response = stack.post_request(valid_request(reason="x" * 3000))
+    assert response.status_code == 400
+    assert [e["field"] for e in body_of(response)["errors"]] == ["body"]
+    assert sum(stored_rows(stack).values()) == 0
+
+
+def test_a_form_post_is_refused(stack: Stack) -> None:
+    response = stack.call(
+        "POST", "/api/jit/requests", "tenantId=x", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 400
+    assert body_of(response)["errors"][0]["field"] == "body"
+
+
+def test_idempotency_key_replays_the_same_grant(stack: Stack) -> None:
+    body = valid_request()
+    first = stack.post_request(body, headers={"Idempotency-Key": "ticket-4711-try"})
+    # The same JSON written differently (other key order, spacing) is the same request.
+    rewritten = json.dumps(dict(reversed(list(body.items()))), indent=2)
+    again = stack.call("POST", "/api/jit/requests", rewritten, headers={"Idempotency-Key": "ticket-4711-try"})
+    assert first.status_code == again.status_code == 202
+    assert body_of(first)["id"] == body_of(again)["id"]
+    assert stored_rows(stack)["Grants"] == 1
+    assert len(peek_messages(stack)) == 1
+
+
+def test_idempotency_key_with_another_body_is_a_conflict(stack: Stack) -> None:
+    stack.post_request(valid_request(), headers={"Idempotency-Key": "k1"})
+    response = stack.post_request(valid_request(reason="A different reason for this"), headers={"Idempotency-Key": "k1"})
+    assert response.status_code == 409
+    assert response.mimetype == "application/problem+json"
+    assert stored_rows(stack)["Grants"] == 1
+
+
+def test_idempotency_keys_belong_to_their_caller(stack: Stack) -> None:
+    a = stack.post_request(valid_request(), headers={"Idempotency-Key": "k", "X-MS-CLIENT-PRINCIPAL-NAME": "alice@msp.com"})
+    b = stack.post_request(valid_request(), headers={"Idempotency-Key": "k", "X-MS-CLIENT-PRINCIPAL-NAME": "bob@msp.com"})
+    assert body_of(a)["id"] != body_of(b)["id"]
+    assert body_of(a)["requestedBy"] == "alice@msp.com"
+
+
+def test_idempotent_replay_still_works_after_the_start_has_passed(stack: Stack) -> None:
+    start = stack.clock.now() + timedelta(minutes=1)
+    body = valid_request(startDateTime=start.isoformat())
+    first = stack.post_request(body, headers={"Idempotency-Key": "late-retry"})
+    stack.clock.advance(minutes=30)  # a replay of the same body would now be "start in the past"
+    again = stack.post_request(body, headers={"Idempotency-Key": "late-retry"})
+    assert again.status_code == 202
+    assert body_of(again)["id"] == body_of(first)["id"]
+
+
+def test_a_crashed_idempotent_attempt_is_finished_by_its_retry(stack: Stack) -> None:
+    # The first attempt claimed its key and died before it stored the grant.
+    from jit.services.ports import IdempotencyRecord
+
+    body = valid_request()
+    fingerprint = __import__("hashlib").sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    orphan_id = "01JD0000000000000000000042"
+    stack.services.intake.idempotency.claim(
+        "function-key",
+        "crash-key",
+        IdempotencyRecord(fingerprint, orphan_id, TENANT),
+        now=stack.clock.now(),
+        ttl=timedelta(days=1),
+    )
+    response = stack.post_request(body, headers={"Idempotency-Key": "crash-key"})
+    assert response.status_code == 202
+    assert body_of(response)["id"] == orphan_id
+    assert stack.call("GET", f"/api/jit/requests/{orphan_id}").status_code == 202
+
+
+def test_a_future_grant_is_scheduled_and_its_message_waits(stack: Stack) -> None:
+    start = stack.clock.now() + timedelta(hours=3)
+    grant = body_of(stack.post_request(valid_request(startDateTime=start.isoformat())))
+    assert grant["status"] == "Scheduled"
+    assert stack.drain() == 0  # the message is invisible until the start
+    assert stack.queued() == 1
+    fetched = stack.call("GET", f"/api/jit/requests/{grant['id']}")
+    assert fetched.status_code == 202
+
+
+def test_unknown_and_malformed_ids_are_404(stack: Stack) -> None:
+    for grant_id in ("01JD0000000000000000000000", "nope", "'; drop table"):
+        response = stack.call("GET", f"/api/jit/requests/{grant_id}")
+        assert response.status_code == 404
+        assert response.mimetype == "application/problem+json"
+
+
+def test_health(stack: Stack) -> None:
+    response = stack.call("GET", "/api/health")
+    assert response.status_code == 200
+    assert body_of(response) == {"status": "healthy"}
+
+
+def test_unknown_route_and_wrong_method(stack: Stack) -> None:
+    assert stack.call("GET", "/api/jit/nothing").status_code == 404
+    assert stack.call("DELETE", "/api/jit/requests").status_code == 405
+
+
+# Listing ----------------------------------------------------------------------------------------------------
+
+
+def make_grants(stack: Stack, count: int, tenant: str = TENANT) -> list[str]:
+    ids = []
+    for i in range(count):
+        stack.clock.advance(seconds=1)
+        ids.append(body_of(stack.post_request(valid_request(tenantId=tenant, ticketId=f"T{i}")))["id"])
+    return ids
+
+
+def test_list_pages_newest_first_within_a_tenant(stack: Stack) -> None:
+    ids = make_grants(stack, 7)
+    make_grants(stack, 2, tenant="fabrikam.onmicrosoft.com")
+    seen: list[str] = []
+    url = f"/api/jit/requests?tenantId={TENANT}&top=3"
+    pages = 0
+    while url:
+        page = body_of(stack.call("GET", url))
+        pages += 1
+        assert len(page["value"]) <= 3
+        assert all(g["tenantId"] == TENANT for g in page["value"])
+        seen += [g["id"] for g in page["value"]]
+        url = page.get("nextLink", "")
+    assert seen == ids[::-1]
+    assert pages >= 3
+
+
+def test_list_across_tenants_is_newest_first(stack: Stack) -> None:
+    a = make_grants(stack, 2)
+    b = make_grants(stack, 2, tenant="fabrikam.onmicrosoft.com")
+    page = body_of(stack.call("GET", "/api/jit/requests?top=10"))
+    assert [g["id"] for g in page["value"]] == (a + b)[::-1]
+
+
+def test_list_filters_by_status(stack: Stack) -> None:
+    ids = make_grants(stack, 3)
+    stack.call("POST", f"/api/jit/requests/{ids[1]}/revoke", {"reason": "not needed any more"})
+    for url in (f"/api/jit/requests?tenantId={TENANT}&status=Cancelled", "/api/jit/requests?status=Cancelled"):
+        page = body_of(stack.call("GET", url))
+        assert [g["id"] for g in page["value"]] == [ids[1]]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("top=0", "top"),
+        ("top=101", "top"),
+        ("top=x", "top"),
+        ("status=Gone", "status"),
+        ("tenantId=contoso.com", "tenantId"),
+        ("continuationToken=bogus", "continuationToken"),
+    ],
+)
+def test_list_rejects_bad_parameters(stack: Stack, query: str, field: str) -> None:
+    response = stack.call("GET", f"/api/jit/requests?{query}")
+    assert response.status_code == 400
+    assert [e["field"] for e in body_of(response)["errors"]] == [field]
+
+
+# Revoke -----------------------------------------------------------------------------------------------------
+
+
+def test_revoking_a_scheduled_grant_cancels_it(stack: Stack) -> None:
+    start = stack.clock.now() + timedelta(hours=1)
+    grant = body_of(stack.post_request(valid_request(startDateTime=start.isoformat())))
+    response = stack.call(
+        "POST",
+        f"/api/jit/requests/{grant['id']}/revoke",
+        {"reason": "change postponed"},
+        headers={"X-MS-CLIENT-PRINCIPAL-NAME": "carol@msp.com"},
+    )
+    assert response.status_code == 200
+    revoked = body_of(response)
+    assert revoked["status"] == "Cancelled"
+    assert revoked["history"][-1] | {"at": None} == {
+        "from": "Scheduled",
+        "to": "Cancelled",
+        "at": None,
+        "actor": "carol@msp.com",
+        "reason": "change postponed",
+    }
+    audit = stack.services.audit.entries(TENANT)
+    assert [e.action for e in audit] == ["grant.Scheduled", "grant.Cancelled"]
+    assert audit[-1].actor == "carol@msp.com"
+
+
+def test_revoking_an_active_grant_starts_its_expiration(stack: Stack) -> None:
+    grant = body_of(stack.post_request(valid_request()))
+    stack.drain()
+    lifecycle = stack.services.lifecycle
+    lifecycle.transition(grant["id"], lambda g: g.move_to(Status.ACTIVE, at=stack.clock.now(), actor="system"))
+    response = stack.call("POST", f"/api/jit/requests/{grant['id']}/revoke")
+    assert response.status_code == 202  # on its way out: poll until Revoked
+    revoked = body_of(response)
+    assert revoked["status"] == "Expiring"
+    assert revoked["revokeRequestedDateTime"] is not None
+    assert {"tenantId": TENANT, "grantId": grant["id"], "step": "expire"} in peek_messages(stack)
+    # Revoking again changes nothing; revoking something final is a conflict.
+    assert body_of(stack.call("POST", f"/api/jit/requests/{grant['id']}/revoke"))["history"] == revoked["history"]
+
+
+def test_revoking_a_final_grant_is_a_conflict_and_unknown_is_404(stack: Stack) -> None:
+    grant = body_of(stack.post_request(valid_request(startDateTime=(stack.clock.now() + timedelta(hours=1)).isoformat())))
+    assert stack.call("POST", f"/api/jit/requests/{grant['id']}/revoke").status_code == 200
+    again = stack.call("POST", f"/api/jit/requests/{grant['id']}/revoke")
+    assert again.status_code == 409
+    assert "Cancelled" in body_of(again)["detail"]
+    assert stack.call("POST", "/api/jit/requests/01JD0000000000000000000000/revoke").status_code == 404
+
+
+def test_revoke_rejects_unknown_fields(stack: Stack) -> None:
+    grant = body_of(stack.post_request(valid_request()))
+    response = stack.call("POST", f"/api/jit/requests/{grant['id']}/revoke", {"why": "x"})
+    assert response.status_code == 400
+    assert body_of(response)["errors"][0]["field"] == "why"

@@ -8,10 +8,13 @@ the `azure.functions` objects the host would, calls the user functions, and appl
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,6 +74,8 @@ class LocalFunctionHost:
         self.timers: dict[str, TimerFunction] = {}
         self.failures: list[tuple[str, BaseException]] = []
         self._created_queues: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
         host = json.loads((ROOT / "host.json").read_text())
         queues = host.get("extensions", {}).get("queues", {})
         self.max_dequeue_count = int(queues.get("maxDequeueCount", 5))
@@ -103,6 +108,26 @@ class LocalFunctionHost:
         else:
             raise ValueError(f"{name}: trigger {trigger.type} is not supported by the local host")
 
+    def invoke(self, handler: Callable[..., Any], **arguments: Any) -> Any:
+        """Call a user function as the Python worker does: `async def` ones on the worker's one event loop (so
+        clients they keep stay on the loop they were made on), plain ones directly."""
+        result = handler(**arguments)
+        if inspect.isawaitable(result):
+            return asyncio.run_coroutine_threadsafe(_awaited(result), self._event_loop()).result()
+        return result
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="functions-event-loop", daemon=True).start()
+            return self._loop
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop = None
+
     # HTTP -----------------------------------------------------------------------------------------------------
     def http(
         self, method: str, url: str, body: bytes | str | dict[str, Any] | None = None, headers: Mapping[str, str] | None = None
@@ -130,7 +155,7 @@ class LocalFunctionHost:
                 route_params={k: v for k, v in match.groupdict().items() if v is not None},
                 body=raw,
             )
-            response: func.HttpResponse = route.handler(**{route.arg_name: request})
+            response: func.HttpResponse = self.invoke(route.handler, **{route.arg_name: request})
             return response
         status = 405 if allowed else 404
         return func.HttpResponse(status_code=status, headers={"Allow": ", ".join(sorted(allowed))} if allowed else None)
@@ -165,7 +190,7 @@ class LocalFunctionHost:
             pop_receipt=message.pop_receipt,
         )
         try:
-            function.handler(**{function.arg_name: delivered})
+            self.invoke(function.handler, **{function.arg_name: delivered})
         except Exception as error:
             log.exception("%s failed on message %s (delivery %d)", function.name, message.id, message.dequeue_count)
             self.failures.append((function.name, error))
@@ -183,10 +208,14 @@ class LocalFunctionHost:
     # Timers ---------------------------------------------------------------------------------------------------
     def fire(self, timer_name: str, *, past_due: bool = False) -> None:
         timer = self.timers[timer_name]
-        timer.handler(**{timer.arg_name: TimerRequest(past_due=past_due)})
+        self.invoke(timer.handler, **{timer.arg_name: TimerRequest(past_due=past_due)})
 
     def timer_due_after(self, timer_name: str, after: datetime | None = None) -> datetime:
         return self.timers[timer_name].next_run(after or datetime.now(UTC))
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
 
 
 _indexed: dict[int, list[Any]] = {}

@@ -10,6 +10,7 @@ and the Graph base URL are pointed at the emulators this starts.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from azure.storage.queue import QueueServiceClient
 
 from devstack.azurite import Azurite
 from devstack.function_host import LocalFunctionHost
+from devstack.graph_simulator import GraphSimulator, seed_demo_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("devstack")
@@ -95,17 +97,13 @@ def run_timers(host: LocalFunctionHost, stop: threading.Event) -> None:
         upcoming[name] = host.timer_due_after(name)
 
 
-def start_graph_simulator(env: dict[str, str]) -> Any:
-    """The Graph simulator with its demo tenant; None when it is not part of this checkout yet."""
-    try:
-        from devstack.graph_simulator import GraphSimulator
-    except ImportError:
-        return None
+def start_graph_simulator(env: dict[str, str]) -> GraphSimulator:
+    """The Graph simulator with its demo tenant, and the settings that point the app at it."""
     simulator = GraphSimulator(host="127.0.0.1", port=0)
     simulator.start()
-    if hasattr(simulator, "seed_demo"):
-        simulator.seed_demo()
+    seed_demo_tenant(simulator)
     env["GRAPH_BASE_URL"] = simulator.base_url
+    env["GRAPH_AUTH"] = "development"
     return simulator
 
 
@@ -121,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     endpoints = azurite.start()
     env = load_settings()
     env["AzureWebJobsStorage"] = endpoints.connection_string
+    if not env.get("JIT_TAP_ENCRYPTION_KEY"):
+        # A key for this run only: TAPs issued locally die with it, which is what a local run wants.
+        env["JIT_TAP_ENCRYPTION_KEY"] = base64.b64encode(os.urandom(32)).decode()
     simulator = start_graph_simulator(env)
     os.environ.update(env)
 
@@ -149,8 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, shut_down)
     stop.wait()
     server.shutdown()
-    if simulator is not None:
-        simulator.stop()
+    simulator.stop()
     azurite.stop()
     return 0
 
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 def banner(base: str, env: dict[str, str]) -> str:
     example = json.dumps(
         {
-            "tenantId": env.get("JIT_DEMO_TENANT", "demo.onmicrosoft.com"),
+            "tenantId": "demo.onmicrosoft.com",
             "user": {"type": "new", "displayName": "JIT admin for ticket 4711"},
             "duration": "PT1H",
             "roles": ["Exchange Administrator"],
@@ -171,9 +171,11 @@ JIT admin functions are running at {base}/api
   storage (Azurite):  {env["AzureWebJobsStorage"].split("TableEndpoint=")[1].rstrip(";")}
   Graph:              {env.get("GRAPH_BASE_URL")}
 
-Request access (then poll the Location it answers with):
+Request access, poll the Location it answers with until "Active", then fetch the TAP (once):
   curl -si -X POST {base}/api/jit/requests -H 'Content-Type: application/json' -d '{example}'
   curl -s {base}/api/jit/requests/<id>
+  curl -s {base}/api/jit/requests/<id>/credentials
+Roles of the demo tenant: curl -s {base}/api/jit/tenants/demo.onmicrosoft.com/roles
 Stop with Ctrl-C.
 """
 

@@ -12,14 +12,20 @@ from dataclasses import dataclass
 
 from jit.adapters.audit_store import TableAuditLog
 from jit.adapters.grant_store import TableGrantRepository
+from jit.adapters.graph.clients import GraphDirectories
 from jit.adapters.idempotency_store import TableIdempotencyStore
 from jit.adapters.schedule_store import TableScheduleIndex
 from jit.adapters.storage import StorageAccount
+from jit.adapters.tap_vault import TableTapVault
 from jit.adapters.work_queue import StorageWorkQueue
 from jit.domain.clock import Clock, SystemClock
+from jit.services.directory import DirectoryProvider
 from jit.services.intake import Intake
 from jit.services.lifecycle import Lifecycle
-from jit.settings import Settings
+from jit.services.provision import ProvisioningSaga
+from jit.services.retrying import RetryPolicy
+from jit.services.roles import RoleCatalog
+from jit.settings import ConfigurationError, Settings
 
 
 @dataclass(frozen=True)
@@ -30,9 +36,13 @@ class Services:
     audit: TableAuditLog
     intake: Intake
     lifecycle: Lifecycle
+    directories: DirectoryProvider
+    roles: RoleCatalog
+    vault: TableTapVault
+    clock: Clock
 
 
-def build(settings: Settings, clock: Clock | None = None) -> Services:
+def build(settings: Settings, clock: Clock | None = None, directory_provider: DirectoryProvider | None = None) -> Services:
     clock = clock or SystemClock()
     storage = StorageAccount(settings.storage)
     grants = TableGrantRepository(storage.table(settings.grants_table), storage.table(settings.grant_index_table))
@@ -48,8 +58,25 @@ def build(settings: Settings, clock: Clock | None = None) -> Services:
         clock=clock,
         idempotency_ttl=settings.idempotency_ttl,
     )
-    lifecycle = Lifecycle(grants=grants, schedule=schedule, queue=queue, audit=audit, clock=clock)
-    return Services(settings, storage, grants, audit, intake, lifecycle)
+    if settings.tap_keys is None:
+        raise ConfigurationError("JIT_TAP_ENCRYPTION_KEY is not set (32 random bytes, base64): TAPs cannot be kept safely")
+    vault = TableTapVault(storage.table(settings.secrets_table), settings.tap_keys)
+    directories = directory_provider or GraphDirectories(settings.graph)
+    roles = RoleCatalog()
+    saga = ProvisioningSaga(
+        grants=grants,
+        directories=directories,
+        vault=vault,
+        schedule=schedule,
+        queue=queue,
+        audit=audit,
+        clock=clock,
+        retry=RetryPolicy(budget_seconds=settings.graph_retry_budget.total_seconds()),
+        roles=roles,
+        deadline=settings.provisioning_deadline,
+    )
+    lifecycle = Lifecycle(grants=grants, schedule=schedule, queue=queue, audit=audit, clock=clock, provisioner=saga)
+    return Services(settings, storage, grants, audit, intake, lifecycle, directories, roles, vault, clock)
 
 
 _lock = threading.Lock()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 from urllib.parse import urlparse
 
 from pydantic import TypeAdapter, ValidationError
@@ -14,6 +17,7 @@ from jit.domain.errors import JitError
 from jit.domain.request import RequestLimits
 
 _DURATION = TypeAdapter(timedelta)
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _TABLE_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,39}$")
 _QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,52}[a-z0-9]$")
 
@@ -33,6 +37,61 @@ class StorageSettings:
     managed_identity_client_id: str | None = None
 
 
+class GraphAuth(StrEnum):
+    """How the app gets Graph tokens for a customer tenant."""
+
+    # A managed identity as the federated credential of a multi-tenant app registration: no secret anywhere.
+    WORKLOAD_IDENTITY = "workload_identity"
+    # The function app's own managed identity: its home tenant only.
+    MANAGED_IDENTITY = "managed_identity"
+    CLIENT_CERTIFICATE = "client_certificate"
+    CLIENT_SECRET = "client_secret"  # noqa: S105 - the name of a mode, not a secret
+    # Unsigned tokens carrying `tid`, for the Graph simulator; refused unless Graph is on loopback.
+    DEVELOPMENT = "development"
+
+
+# Where each cloud's tokens come from, by its Graph host.
+AUTHORITY_BY_GRAPH_HOST = {
+    "graph.microsoft.com": "login.microsoftonline.com",
+    "graph.microsoft.us": "login.microsoftonline.us",
+    "dod-graph.microsoft.us": "login.microsoftonline.us",
+    "microsoftgraph.chinacloudapi.cn": "login.chinacloudapi.cn",
+}
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    base_url: str
+    auth: GraphAuth
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    certificate_path: str | None = None
+    managed_identity_client_id: str | None = None
+    authority_host: str = "login.microsoftonline.com"
+
+    @property
+    def host(self) -> str:
+        return urlparse(self.base_url).hostname or ""
+
+    @property
+    def scope(self) -> str:
+        # Tokens are for the cloud's Graph resource; the simulator accepts any audience.
+        host = self.host if self.host in AUTHORITY_BY_GRAPH_HOST else "graph.microsoft.com"
+        return f"https://{host}/.default"
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in _LOOPBACK
+
+
+@dataclass(frozen=True)
+class TapKeys:
+    """Keys that encrypt TAPs at rest: the current one encrypts, every one listed can decrypt (rotation)."""
+
+    current: bytes = field(repr=False)
+    previous: tuple[bytes, ...] = field(default=(), repr=False)
+
+
 @dataclass(frozen=True)
 class Settings:
     storage: StorageSettings
@@ -41,8 +100,11 @@ class Settings:
     limits: RequestLimits
     max_body_bytes: int
     idempotency_ttl: timedelta
-    graph_base_url: str
+    graph: GraphSettings
     poll_interval_seconds: int
+    tap_keys: TapKeys | None
+    provisioning_deadline: timedelta
+    graph_retry_budget: timedelta
 
     @property
     def grants_table(self) -> str:
@@ -64,6 +126,14 @@ class Settings:
     def idempotency_table(self) -> str:
         return f"{self.table_prefix}Idempotency"
 
+    @property
+    def secrets_table(self) -> str:
+        return f"{self.table_prefix}Secrets"
+
+    @property
+    def graph_base_url(self) -> str:
+        return self.graph.base_url
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         reader = _Reader(env)
@@ -79,8 +149,11 @@ class Settings:
             ),
             max_body_bytes=reader.integer("JIT_MAX_BODY_BYTES", 65536, minimum=1024),
             idempotency_ttl=reader.duration("JIT_IDEMPOTENCY_TTL", "P1D"),
-            graph_base_url=reader.url("GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0"),
+            graph=reader.graph(),
             poll_interval_seconds=reader.integer("JIT_POLL_INTERVAL_SECONDS", 5, minimum=1),
+            tap_keys=reader.tap_keys(),
+            provisioning_deadline=reader.duration("JIT_PROVISIONING_DEADLINE", "PT1H"),
+            graph_retry_budget=reader.duration("JIT_GRAPH_RETRY_BUDGET", "PT60S"),
         )
         if reader.problems:
             raise ConfigurationError("invalid app settings: " + "; ".join(reader.problems))
@@ -125,10 +198,62 @@ class _Reader:
     def url(self, name: str, default: str) -> str:
         value = self._get(name, default).rstrip("/")
         parsed = urlparse(value)
-        loopback = parsed.hostname in ("127.0.0.1", "localhost", "::1")
+        loopback = parsed.hostname in _LOOPBACK
         if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
             self.problems.append(f"{name}={value!r} must be an https URL (plain http only on loopback)")
         return value
+
+    def optional(self, name: str) -> str | None:
+        return self.env.get(name, "").strip() or None
+
+    def graph(self) -> GraphSettings:
+        base_url = self.url("GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0")
+        host = urlparse(base_url).hostname or ""
+        loopback = host in _LOOPBACK
+        auth_text = self._get("GRAPH_AUTH", "development" if loopback else "managed_identity")
+        try:
+            auth = GraphAuth(auth_text)
+        except ValueError:
+            self.problems.append(f"GRAPH_AUTH={auth_text!r} must be one of {', '.join(a.value for a in GraphAuth)}")
+            auth = GraphAuth.MANAGED_IDENTITY
+        settings = GraphSettings(
+            base_url=base_url,
+            auth=auth,
+            client_id=self.optional("GRAPH_CLIENT_ID"),
+            client_secret=self.optional("GRAPH_CLIENT_SECRET"),
+            certificate_path=self.optional("GRAPH_CLIENT_CERTIFICATE_PATH"),
+            managed_identity_client_id=self.optional("GRAPH_MANAGED_IDENTITY_CLIENT_ID"),
+            authority_host=self._get("GRAPH_AUTHORITY_HOST", AUTHORITY_BY_GRAPH_HOST.get(host, "login.microsoftonline.com")),
+        )
+        needs = {
+            GraphAuth.WORKLOAD_IDENTITY: ["GRAPH_CLIENT_ID"],
+            GraphAuth.CLIENT_CERTIFICATE: ["GRAPH_CLIENT_ID", "GRAPH_CLIENT_CERTIFICATE_PATH"],
+            GraphAuth.CLIENT_SECRET: ["GRAPH_CLIENT_ID", "GRAPH_CLIENT_SECRET"],
+        }.get(auth, [])
+        for name in needs:
+            if not self.optional(name):
+                self.problems.append(f"GRAPH_AUTH={auth.value} needs {name}")
+        if auth is GraphAuth.DEVELOPMENT and not loopback:
+            self.problems.append("GRAPH_AUTH=development is only allowed when GRAPH_BASE_URL is on loopback")
+        return settings
+
+    def tap_keys(self) -> TapKeys | None:
+        keys: list[bytes] = []
+        for name in ("JIT_TAP_ENCRYPTION_KEY", "JIT_TAP_ENCRYPTION_KEY_PREVIOUS"):
+            text = self.optional(name)
+            if text is None:
+                continue
+            try:
+                key = base64.b64decode(text, validate=True)
+            except binascii.Error:
+                key = b""
+            if len(key) != 32:
+                self.problems.append(f"{name} must be 32 random bytes, base64-encoded")
+                continue
+            keys.append(key)
+        if not self.optional("JIT_TAP_ENCRYPTION_KEY"):
+            return None
+        return TapKeys(current=keys[0], previous=tuple(keys[1:])) if keys else None
 
     def storage(self) -> StorageSettings:
         connection_string = self.env.get("AzureWebJobsStorage", "").strip()

@@ -16,11 +16,17 @@ from azure.storage.queue import QueueServiceClient
 import function_app
 from devstack.azurite import Azurite, AzuriteEndpoints
 from devstack.function_host import LocalFunctionHost
+from devstack.graph_simulator import GraphSimulator, Tenant
 from jit import bootstrap
 from jit.bootstrap import Services
 from jit.settings import Settings
 
 TENANT = "contoso.onmicrosoft.com"
+OTHER_TENANT = "fabrikam.onmicrosoft.com"
+TENANT_GUID = "11111111-2222-4333-8444-555555555555"
+GROUP_HELPDESK = "aaaaaaaa-0000-4000-8000-000000000001"
+GROUP_SECURITY = "aaaaaaaa-0000-4000-8000-000000000002"
+TAP_KEY = "W2PgLJgo3wa+gh4zbz5kuU9rqYnnPwBGW6iyvtMpHss="  # tests only
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +58,8 @@ class Stack:
     clock: FakeClock
     env: dict[str, str]
     queues: QueueServiceClient
+    graph: GraphSimulator
+    tenant: Tenant
 
     def call(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> func.HttpResponse:
         return self.host.http(method, url, body, headers)
@@ -78,31 +86,52 @@ def body_of(response: func.HttpResponse) -> Any:
     return json.loads(response.get_body())
 
 
-def stack_env(endpoints: AzuriteEndpoints, **overrides: str) -> dict[str, str]:
+def stack_env(endpoints: AzuriteEndpoints, graph_base_url: str, **overrides: str) -> dict[str, str]:
     unique = uuid.uuid4().hex[:10]
     env = {
         "AzureWebJobsStorage": endpoints.connection_string,
         "JIT_TABLE_PREFIX": f"T{unique}",
         "JIT_WORK_QUEUE": f"work-{unique}",
         "JIT_SWEEP_SCHEDULE": "0 */1 * * * *",
+        "GRAPH_BASE_URL": graph_base_url,
+        "GRAPH_AUTH": "development",
+        "JIT_TAP_ENCRYPTION_KEY": TAP_KEY,
+        "JIT_GRAPH_RETRY_BUDGET": "PT10S",
     }
     env.update(overrides)
     return env
 
 
 @pytest.fixture
-def make_stack(azurite: AzuriteEndpoints, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def graph() -> Iterator[GraphSimulator]:
+    """A Graph simulator of the test's own, with Contoso (two groups) and Fabrikam."""
+    with GraphSimulator() as simulator:
+        contoso = simulator.add_tenant(TENANT_GUID, initial_domain=TENANT, display_name="Contoso")
+        contoso.add_group("Helpdesk", GROUP_HELPDESK)
+        contoso.add_group("Security", GROUP_SECURITY)
+        simulator.add_tenant(initial_domain=OTHER_TENANT, display_name="Fabrikam")
+        yield simulator
+
+
+@pytest.fixture
+def make_stack(azurite: AzuriteEndpoints, graph: GraphSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    hosts: list[LocalFunctionHost] = []
+
     def make(**overrides: str) -> Stack:
-        env = stack_env(azurite, **overrides)
+        env = stack_env(azurite, graph.base_url, **overrides)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         clock = FakeClock()
         services = bootstrap.build(Settings.from_env(env), clock=clock)
         bootstrap.reset(services)
         host = LocalFunctionHost(function_app.app, env)
-        return Stack(host, services, clock, env, QueueServiceClient.from_connection_string(env["AzureWebJobsStorage"]))
+        hosts.append(host)
+        queues = QueueServiceClient.from_connection_string(env["AzureWebJobsStorage"])
+        return Stack(host, services, clock, env, queues, graph, graph.tenant(TENANT_GUID))
 
     yield make
+    for host in hosts:
+        host.close()
     bootstrap.reset()
 
 

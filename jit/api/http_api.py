@@ -18,10 +18,12 @@ from jit.api import problems
 from jit.api.caller import actor
 from jit.api.schemas import parse_grant_request
 from jit.api.views import grant_json
-from jit.domain.errors import FieldError, ValidationFailed
+from jit.domain.errors import FieldError, NotFound, ValidationFailed
 from jit.domain.grant import Grant, Status
 from jit.domain.ids import normalize_tenant
+from jit.domain.work import AuditEntry
 from jit.services.intake import IdempotencyClaim
+from jit.services.progress import with_progress
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +160,65 @@ def _revoke(req: func.HttpRequest) -> func.HttpResponse:
         ) from None
     grant = bootstrap.services().lifecycle.revoke(req.route_params["id"], actor=actor(req), reason=body.reason)
     return _grant_answer(req, grant)
+
+
+@bp.route(route="jit/requests/{id}/credentials", methods=["GET"])
+def get_credentials(req: func.HttpRequest) -> func.HttpResponse:
+    return _answer(lambda: _credentials(req))
+
+
+def _credentials(req: func.HttpRequest) -> func.HttpResponse:
+    """The grant's Temporary Access Pass, exactly once: it is erased as it is handed out."""
+    services = bootstrap.services()
+    grant = services.grants.get(req.route_params["id"])
+    if not grant.request.tap.enabled:
+        raise NotFound(f"grant {grant.id} has no Temporary Access Pass")
+    tap = grant.progress.get("tap") or {}
+    if tap.get("retrievedAt"):
+        return problems.problem(
+            410, "gone", "Already retrieved", f"the TAP of grant {grant.id} was retrieved at {tap['retrievedAt']}"
+        )
+    if tap.get("state") != "done":
+        headers = {"Retry-After": str(services.settings.poll_interval_seconds)} if grant.status.in_progress else None
+        return problems.problem(
+            409, "not-issued", "Not issued", f"grant {grant.id} is {grant.status.value}; no TAP issued", headers=headers
+        )
+    now = services.clock.now()
+    taken = services.vault.take(grant.tenant_id, grant.id, now)
+    if taken is None:
+        return problems.problem(410, "gone", "Gone", f"the TAP of grant {grant.id} was already retrieved or has expired")
+    value, expires_at = taken
+    who = actor(req)
+    services.grants.update(
+        grant.id,
+        lambda g: with_progress(g, tap={**(g.progress.get("tap") or {}), "retrievedAt": now.isoformat(), "retrievedBy": who}),
+    )
+    services.audit.append(
+        AuditEntry(now, grant.tenant_id, grant.id, who, "credentials.retrieved", detail="temporary access pass")
+    )
+    body = {
+        "grantId": grant.id,
+        "userPrincipalName": (grant.progress.get("user") or {}).get("userPrincipalName"),
+        "temporaryAccessPass": value,
+        "expiresDateTime": expires_at.isoformat().replace("+00:00", "Z") if expires_at else None,
+        "isUsableOnce": tap.get("isUsableOnce"),
+    }
+    return _json(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+@bp.route(route="jit/tenants/{tenantId}/roles", methods=["GET"])
+async def list_tenant_roles(req: func.HttpRequest) -> func.HttpResponse:
+    """The tenant's live Entra role definitions, for forms' drop-downs."""
+    try:
+        tenant = normalize_tenant(req.route_params["tenantId"])
+        if tenant is None:
+            raise ValidationFailed([FieldError("tenantId", "must be the tenant's GUID or its initial domain")])
+        services = bootstrap.services()
+        definitions = await services.roles.definitions(tenant, services.directories.for_tenant(tenant))
+    except Exception as error:  # noqa: BLE001 - every error becomes a problem-details answer
+        return problems.from_error(error)
+    value = [{"id": d.id, "templateId": d.template_id, "displayName": d.display_name} for d in definitions]
+    return _json({"value": sorted(value, key=lambda d: d["displayName"].casefold())})
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -9,6 +9,7 @@ from typing import Any
 import azure.functions as func
 
 from jit.domain.errors import ConcurrencyConflict, Conflict, FieldError, JitError, NotFound, ValidationFailed
+from jit.services.directory import Denied, DirectoryError, NotFoundInDirectory, Throttled
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ def from_error(error: Exception) -> func.HttpResponse:
         return problem(404, "not-found", "Not found", str(error))
     if isinstance(error, Conflict):
         return problem(409, "conflict", "Conflict", str(error))
+    if isinstance(error, DirectoryError):
+        return _directory_problem(error)
     if isinstance(error, ConcurrencyConflict):
         return problem(503, "busy", "Try again", str(error), headers={"Retry-After": "1"})
     if isinstance(error, JitError):
@@ -52,3 +55,18 @@ def from_error(error: Exception) -> func.HttpResponse:
         return problem(500, "internal", "Internal error", type(error).__name__)
     log.exception("unexpected error")
     return problem(500, "internal", "Internal error", "an unexpected error occurred; it has been logged")
+
+
+def _directory_problem(error: DirectoryError) -> func.HttpResponse:
+    """Graph's refusal, passed on with Graph's code and request id (what Microsoft support asks for)."""
+    detail = f"Microsoft Graph: {error.message}" + (f" (code {error.code}, request-id {error.request_id})" if error.code else "")
+    if isinstance(error, Denied):
+        return problem(502, "graph-denied", "Graph refused the app in this tenant (consent or permission missing)", detail)
+    if isinstance(error, NotFoundInDirectory):
+        return problem(404, "not-found", "Not found in the tenant", detail)
+    if error.transient:
+        wait = int(error.retry_after) if isinstance(error, Throttled) and error.retry_after else 30
+        return problem(
+            503, "graph-unavailable", "Graph is unavailable, try again", detail, headers={"Retry-After": str(max(wait, 1))}
+        )
+    return problem(502, "graph-error", "Graph refused the request", detail)

@@ -17,5 +17,13 @@ bp = func.Blueprint()
 def schedule_sweep(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("schedule sweep is running late")
-    result = bootstrap.services().lifecycle.sweep()
-    log.info("schedule sweep: %d due, %d enqueued, %d dropped", result.due, result.enqueued, result.dropped)
+    services = bootstrap.services()
+    result = services.lifecycle.sweep()
+    erased = services.vault.erase_expired(services.clock.now())
+    log.info(
+        "schedule sweep: %d due, %d enqueued, %d dropped; %d expired TAPs erased",
+        result.due,
+        result.enqueued,
+        result.dropped,
+        erased,
+    )

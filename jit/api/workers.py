@@ -15,14 +15,14 @@ bp = func.Blueprint()
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%JIT_WORK_QUEUE%", connection="AzureWebJobsStorage")
-def grant_worker(msg: func.QueueMessage) -> None:
+async def grant_worker(msg: func.QueueMessage) -> None:
     try:
         item = decode(msg.get_body().decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         # Retrying a message this product did not write would fail the same way five times: drop it loudly.
         log.error("dropped malformed work message %s", msg.id)
         return
-    grant = bootstrap.services().lifecycle.handle(item)
+    grant = await bootstrap.services().lifecycle.handle(item)
     log.info(
         "work %s for grant %s done (delivery %s): %s",
         item.step.value,

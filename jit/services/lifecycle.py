@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -23,12 +24,12 @@ ORPHAN_AFTER = timedelta(minutes=10)
 
 
 class Provisioner(Protocol):
-    def __call__(self, grant: Grant) -> Grant:
+    async def __call__(self, grant: Grant) -> Grant:
         """Carry a Provisioning grant as far as it can go (Active or Failed) and return it."""
 
 
 class Expirer(Protocol):
-    def __call__(self, grant: Grant) -> Grant:
+    async def __call__(self, grant: Grant) -> Grant:
         """Carry an Expiring grant as far as it can go (Expired or Revoked) and return it."""
 
 
@@ -61,36 +62,34 @@ class Lifecycle:
         record_new_transitions(self.audit, before[0] if before else None, after)
         return after
 
-    def handle(self, item: WorkItem) -> Grant | None:
+    async def handle(self, item: WorkItem) -> Grant | None:
         """Do what a queue message asks; a message for work already done, or not yet due, changes nothing."""
         try:
-            grant = self.grants.get(item.grant_id, item.tenant_id)
+            grant = await asyncio.to_thread(self.grants.get, item.grant_id, item.tenant_id)
         except NotFound:
             log.warning("work item for unknown grant %s dropped", item.grant_id)
             return None
         if item.step is Step.PROVISION:
-            return self._provision(grant)
-        return self._expire(grant)
+            return await self._provision(grant)
+        return await self._expire(grant)
 
-    def _provision(self, grant: Grant) -> Grant:
+    async def _provision(self, grant: Grant) -> Grant:
         now = self.clock.now()
         if grant.is_due_to_start(now):
-            grant = self.transition(
-                grant.id,
-                lambda g: (
-                    g.move_to(Status.PROVISIONING, at=now, actor=SYSTEM, reason="start reached")
-                    if g.status is Status.SCHEDULED
-                    else g
-                ),
-                grant.tenant_id,
-            )
+
+            def start(g: Grant) -> Grant:
+                if g.status is not Status.SCHEDULED:
+                    return g
+                return g.move_to(Status.PROVISIONING, at=now, actor=SYSTEM, reason="start reached")
+
+            grant = await asyncio.to_thread(self.transition, grant.id, start, grant.tenant_id)
         if grant.status is Status.PROVISIONING and self.provisioner is not None:
-            return self.provisioner(grant)
+            return await self.provisioner(grant)
         return grant
 
-    def _expire(self, grant: Grant) -> Grant:
+    async def _expire(self, grant: Grant) -> Grant:
         if grant.status is Status.EXPIRING and self.expirer is not None:
-            return self.expirer(grant)
+            return await self.expirer(grant)
         return grant
 
     def revoke(self, grant_id: str, *, actor: str, reason: str) -> Grant:

@@ -64,3 +64,15 @@ class IdempotencyStore(Protocol):
 
     def claim(self, scope: str, key: str, record: IdempotencyRecord, *, now: datetime, ttl: timedelta) -> IdempotencyRecord:
         """Record `record` under the key, unless an unexpired record is already there: then return that one."""
+
+
+class TapVault(Protocol):
+    """Where an issued Temporary Access Pass waits, encrypted, for its one retrieval."""
+
+    def put(self, tenant_id: str, grant_id: str, value: str, expires_at: datetime | None) -> None: ...
+
+    def has(self, grant_id: str) -> bool: ...
+
+    def take(self, tenant_id: str, grant_id: str, now: datetime) -> tuple[str, datetime | None] | None: ...
+
+    def erase(self, grant_id: str) -> None: ...

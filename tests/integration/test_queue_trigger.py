@@ -39,7 +39,8 @@ def test_a_redelivered_message_is_harmless(stack: Stack) -> None:
     queue.send_message(copy)  # the same message, delivered a second time
     stack.drain()
     history = body_of(stack.call("GET", f"/api/jit/requests/{grant['id']}"))["history"]
-    assert [h["to"] for h in history] == ["Scheduled", "Provisioning"]
+    assert [h["to"] for h in history] == ["Scheduled", "Provisioning", "Active"]
+    assert len([u for u in stack.tenant.users if u["displayName"] == "JIT Admin for ticket 4711"]) == 1
 
 
 def test_a_failing_message_is_retried_then_poisoned(make_stack: Any) -> None:

@@ -38,7 +38,7 @@ def test_post_stores_the_grant_enqueues_its_id_and_answers_202(stack: Stack) -> 
     assert response.headers["Location"].endswith(f"/api/jit/requests/{grant['id']}")
     assert int(response.headers["Retry-After"]) > 0
     assert response.mimetype == "application/json"
-    assert stored_rows(stack) == {"Grants": 1, "GrantIndex": 1, "Schedule": 1, "Audit": 1, "Idempotency": 0}
+    assert stored_rows(stack) == {"Grants": 1, "GrantIndex": 1, "Schedule": 1, "Audit": 1, "Idempotency": 0, "Secrets": 0}
     # The message carries ids only: no name, no reason, no UPN.
     assert peek_messages(stack) == [{"tenantId": TENANT, "grantId": grant["id"], "step": "provision"}]
 
@@ -53,8 +53,8 @@ def test_the_queue_trigger_picks_the_grant_up(stack: Stack) -> None:
     assert stack.drain() == 1
     assert stack.host.failures == []
     after = body_of(stack.call("GET", f"/api/jit/requests/{grant['id']}"))
-    assert after["status"] == "Provisioning"
-    assert [h["to"] for h in after["history"]] == ["Scheduled", "Provisioning"]
+    assert after["status"] == "Active"
+    assert [h["to"] for h in after["history"]] == ["Scheduled", "Provisioning", "Active"]
 
 
 @pytest.mark.parametrize(
@@ -271,8 +271,7 @@ def test_revoking_a_scheduled_grant_cancels_it(stack: Stack) -> None:
 def test_revoking_an_active_grant_starts_its_expiration(stack: Stack) -> None:
     grant = body_of(stack.post_request(valid_request()))
     stack.drain()
-    lifecycle = stack.services.lifecycle
-    lifecycle.transition(grant["id"], lambda g: g.move_to(Status.ACTIVE, at=stack.clock.now(), actor="system"))
+    assert stack.services.grants.get(grant["id"]).status is Status.ACTIVE
     response = stack.call("POST", f"/api/jit/requests/{grant['id']}/revoke")
     assert response.status_code == 202  # on its way out: poll until Revoked
     revoked = body_of(response)

@@ -20,6 +20,8 @@ EXPECTED = {
     "list_requests": ("httpTrigger", "jit/requests", {"GET"}),
     "get_request": ("httpTrigger", "jit/requests/{id}", {"GET"}),
     "revoke_request": ("httpTrigger", "jit/requests/{id}/revoke", {"POST"}),
+    "get_credentials": ("httpTrigger", "jit/requests/{id}/credentials", {"GET"}),
+    "list_tenant_roles": ("httpTrigger", "jit/tenants/{tenantId}/roles", {"GET"}),
     "health": ("httpTrigger", "health", {"GET"}),
     "grant_worker": ("queueTrigger", None, None),
     "schedule_sweep": ("timerTrigger", None, None),

@@ -1,0 +1,1 @@
+"""Tests for the Microsoft Graph simulator (devstack/graph_simulator)."""

@@ -174,7 +174,11 @@ class LocalFunctionHost:
                 with contextlib.suppress(ResourceExistsError):
                     client.create_queue()
                 self._created_queues.add(queue_name)
-            for message in client.receive_messages(max_messages=min(limit, 32), visibility_timeout=300):
+            batch = min(limit, 32)
+            # One receive call: the paged iterator would otherwise keep receiving, and a message made visible again
+            # after a failure would be delivered again within the same round.
+            pages = client.receive_messages(messages_per_page=batch, visibility_timeout=300).by_page()
+            for message in next(pages, []):
                 handled += 1
                 self._run_queue_function(queues, client, function, message)
         return handled

@@ -84,6 +84,15 @@ class TapPolicy:
 
 
 @dataclass(frozen=True)
+class Survey:
+    """What provisioning must know about a tenant before it writes anything, read in one go."""
+
+    tenant: TenantInfo
+    missing_groups: list[str]
+    tap_policy: TapPolicy | None
+
+
+@dataclass(frozen=True)
 class DirectoryUser:
     id: str
     user_principal_name: str
@@ -161,8 +170,8 @@ class Directory(Protocol):
 
     async def tap_policy(self) -> TapPolicy: ...
 
-    async def missing_groups(self, group_ids: list[str]) -> list[str]:
-        """The ids among `group_ids` that no group has."""
+    async def survey(self, group_ids: list[str], *, tap_policy: bool) -> Survey:
+        """The tenant, which of `group_ids` do not exist, and (if asked) the TAP policy, in one round trip."""
 
     async def find_user(self, id_or_upn: str) -> DirectoryUser | None: ...
 

@@ -177,22 +177,22 @@ class ProvisioningSaga:
 
     async def _plan(self, directory: Directory, grant: Grant) -> Plan:
         request = grant.request
-        tenant = await self.retry.run(directory.tenant)
+        # One $batch reads the tenant, the groups and the TAP policy; role definitions come from the catalogue.
+        wants_tap = request.tap.enabled and (grant.progress.get("tap") or {}).get("state") != progress.DONE
+        survey = await self.retry.run(directory.survey, list(request.groups), tap_policy=wants_tap)
+        tenant = survey.tenant
         resolution = await self.retry.run(self.roles.resolve, grant.tenant_id, directory, request.roles)
         if resolution.unknown:
             raise ProvisioningFailed("roles", "no such role in the tenant: " + ", ".join(resolution.unknown))
-        missing = await self.retry.run(directory.missing_groups, list(request.groups)) if request.groups else []
-        if missing:
-            raise ProvisioningFailed("groups", "no such group in the tenant: " + ", ".join(missing))
-        tap_policy = None
-        if request.tap.enabled and (grant.progress.get("tap") or {}).get("state") != progress.DONE:
-            tap_policy = await self.retry.run(directory.tap_policy)
-            if not tap_policy.enabled:
-                raise ProvisioningFailed(
-                    "temporaryAccessPass",
-                    "the tenant's Temporary Access Pass policy is disabled: enable it under Authentication methods, "
-                    "or request without a TAP",
-                )
+        if survey.missing_groups:
+            raise ProvisioningFailed("groups", "no such group in the tenant: " + ", ".join(survey.missing_groups))
+        tap_policy = survey.tap_policy
+        if tap_policy is not None and not tap_policy.enabled:
+            raise ProvisioningFailed(
+                "temporaryAccessPass",
+                "the tenant's Temporary Access Pass policy is disabled: enable it under Authentication methods, "
+                "or request without a TAP",
+            )
         upn = request.user.user_principal_name
         if request.user.kind is UserKind.NEW and upn:
             domain = upn.rsplit("@", 1)[1].lower()

@@ -21,15 +21,17 @@ class RetryPolicy:
     first_wait_seconds: float = 0.5
     max_wait_seconds: float = 15.0
 
-    async def run(self, operation: Callable[..., Awaitable[T]], *args: Any, not_found_is_lag: bool = False) -> T:
-        """`await operation(*args)`, retried while it fails in a way that may pass."""
+    async def run(self, operation: Callable[..., Awaitable[T]], *args: Any, not_found_is_lag: bool = False, **kwargs: Any) -> T:
+        """`await operation(*args, **kwargs)`, retried while it fails in a way that may pass."""
 
         def retryable(error: BaseException) -> bool:
             if isinstance(error, NotFoundInDirectory):
                 return not_found_is_lag
             return isinstance(error, DirectoryError) and error.transient
 
-        backoff = wait_exponential_jitter(initial=self.first_wait_seconds, max=self.max_wait_seconds)
+        backoff = wait_exponential_jitter(
+            multiplier=self.first_wait_seconds, max=self.max_wait_seconds, jitter=self.first_wait_seconds
+        )
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
@@ -40,5 +42,5 @@ class RetryPolicy:
             retry=retry_if_exception(retryable), wait=wait, stop=stop_after_delay(self.budget_seconds), reraise=True
         ):
             with attempt:
-                return await operation(*args)
+                return await operation(*args, **kwargs)
         raise AssertionError("unreachable: tenacity re-raises the last error")

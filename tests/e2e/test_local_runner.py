@@ -61,22 +61,30 @@ def request_body() -> dict[str, object]:
     }
 
 
-def test_post_is_stored_queued_and_readable(runner: str) -> None:
+def test_the_curl_example_ends_with_an_active_grant_and_a_tap(runner: str) -> None:
     with httpx.Client(base_url=runner, timeout=10) as client:
         created = client.post("/api/jit/requests", json=request_body())
         assert created.status_code == 202
         location = created.headers["location"]
         assert location.startswith(runner)
         grant_id = created.json()["id"]
-        # The queue pump delivers the message to the queue trigger: the grant leaves Scheduled.
-        deadline = time.monotonic() + 20
-        status = "Scheduled"
-        while status == "Scheduled" and time.monotonic() < deadline:
+        # Poll as Power Automate would: 202 + Retry-After until the grant settles.
+        deadline = time.monotonic() + 30
+        answer = client.get(location)
+        while answer.status_code == 202 and time.monotonic() < deadline:
             time.sleep(0.2)
-            status = client.get(location).json()["status"]
-        assert status != "Scheduled"
+            answer = client.get(location)
+        assert answer.status_code == 200
+        assert answer.json()["status"] == "Active", answer.json()
+        credentials = client.get(f"/api/jit/requests/{grant_id}/credentials")
+        assert credentials.status_code == 200
+        assert len(credentials.json()["temporaryAccessPass"]) >= 8
+        assert credentials.json()["userPrincipalName"].endswith("@demo.onmicrosoft.com")
+        assert client.get(f"/api/jit/requests/{grant_id}/credentials").status_code == 410
         listed = client.get("/api/jit/requests", params={"tenantId": "demo.onmicrosoft.com"}).json()
         assert grant_id in [g["id"] for g in listed["value"]]
+        roles = client.get("/api/jit/tenants/demo.onmicrosoft.com/roles").json()["value"]
+        assert "Global Administrator" in [r["displayName"] for r in roles]
 
 
 def test_bad_input_gets_a_precise_400(runner: str) -> None:

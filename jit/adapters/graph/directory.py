@@ -34,6 +34,7 @@ from jit.services.directory import (
     NotFoundInDirectory,
     RoleAssignment,
     RoleDefinition,
+    Survey,
     TapPolicy,
     TemporaryAccessPass,
     TenantInfo,
@@ -76,19 +77,28 @@ class GraphDirectory:
         self._base_url = base_url.rstrip("/")
 
     async def tenant(self) -> TenantInfo:
-        answer = await _call(lambda: self._client.organization.get())
-        organizations = (answer.value if answer else None) or []
-        organization = organizations[0] if organizations else None
-        if organization is None or not organization.id:
-            raise NotFoundInDirectory("the tenant has no organization object")
-        domains = organization.verified_domains or []
-        initial = next((d.name for d in domains if d.is_initial and d.name), "")
-        return TenantInfo(
-            tenant_id=organization.id,
-            display_name=organization.display_name or "",
-            initial_domain=initial,
-            verified_domains=tuple(d.name for d in domains if d.name),
-        )
+        [(status, headers, body)] = await self._batch([self._client.organization.to_get_request_information()])
+        if status >= 300:
+            raise from_batch_item(status, headers, body)
+        return _tenant_info(body)
+
+    async def survey(self, group_ids: list[str], *, tap_policy: bool) -> Survey:
+        requests = [self._client.organization.to_get_request_information()]
+        if tap_policy:
+            requests.append(self._tap_policy_builder().to_get_request_information())
+        requests += [self._client.groups.by_group_id(g).to_get_request_information() for g in group_ids]
+        answers = await self._batch(requests)
+        for status, headers, body in answers[: len(requests) - len(group_ids)]:
+            if status >= 300:
+                raise from_batch_item(status, headers, body)
+        missing = []
+        for group_id, (status, headers, body) in zip(group_ids, answers[len(answers) - len(group_ids) :], strict=True):
+            if status == 404:
+                missing.append(group_id)
+            elif status >= 300:
+                raise from_batch_item(status, headers, body)
+        policy = _tap_policy(answers[1][2]) if tap_policy else None
+        return Survey(tenant=_tenant_info(answers[0][2]), missing_groups=missing, tap_policy=policy)
 
     async def role_definitions(self) -> list[RoleDefinition]:
         builder = self._client.role_management.directory.role_definitions
@@ -106,29 +116,15 @@ class GraphDirectory:
             if role.id and role.display_name
         ]
 
-    async def tap_policy(self) -> TapPolicy:
-        configuration = self._client.policies.authentication_methods_policy.authentication_method_configurations
-        answer = await _call(lambda: configuration.by_authentication_method_configuration_id("TemporaryAccessPass").get())
-        state = getattr(answer, "state", None)
-        enabled = str(getattr(state, "value", state)).lower() == "enabled"
-        return TapPolicy(
-            enabled=enabled,
-            minimum_lifetime_minutes=int(getattr(answer, "minimum_lifetime_in_minutes", None) or 60),
-            maximum_lifetime_minutes=int(getattr(answer, "maximum_lifetime_in_minutes", None) or 480),
-            default_lifetime_minutes=int(getattr(answer, "default_lifetime_in_minutes", None) or 60),
-            usable_once_enforced=bool(getattr(answer, "is_usable_once", False)),
-        )
+    def _tap_policy_builder(self) -> Any:
+        configurations = self._client.policies.authentication_methods_policy.authentication_method_configurations
+        return configurations.by_authentication_method_configuration_id("TemporaryAccessPass")
 
-    async def missing_groups(self, group_ids: list[str]) -> list[str]:
-        requests = [self._client.groups.by_group_id(g).to_get_request_information() for g in group_ids]
-        answers = await self._batch(requests)
-        missing = []
-        for group_id, (status, headers, body) in zip(group_ids, answers, strict=True):
-            if status == 404:
-                missing.append(group_id)
-            elif status >= 300:
-                raise from_batch_item(status, headers, body)
-        return missing
+    async def tap_policy(self) -> TapPolicy:
+        [(status, headers, body)] = await self._batch([self._tap_policy_builder().to_get_request_information()])
+        if status >= 300:
+            raise from_batch_item(status, headers, body)
+        return _tap_policy(body)
 
     async def find_user(self, id_or_upn: str) -> DirectoryUser | None:
         from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
@@ -271,6 +267,30 @@ class GraphDirectory:
                     raise DirectoryError(f"$batch answered nothing for request {number}")
                 answers.append((int(answer.get("status", 0)), dict(answer.get("headers") or {}), answer.get("body") or {}))
         return answers
+
+
+def _tenant_info(body: dict[str, Any]) -> TenantInfo:
+    organizations = body.get("value") or []
+    organization = organizations[0] if organizations else {}
+    if not organization.get("id"):
+        raise NotFoundInDirectory("the tenant has no organization object")
+    domains = organization.get("verifiedDomains") or []
+    return TenantInfo(
+        tenant_id=str(organization["id"]),
+        display_name=str(organization.get("displayName") or ""),
+        initial_domain=next((str(d["name"]) for d in domains if d.get("isInitial") and d.get("name")), ""),
+        verified_domains=tuple(str(d["name"]) for d in domains if d.get("name")),
+    )
+
+
+def _tap_policy(body: dict[str, Any]) -> TapPolicy:
+    return TapPolicy(
+        enabled=str(body.get("state", "")).lower() == "enabled",
+        minimum_lifetime_minutes=int(body.get("minimumLifetimeInMinutes") or 60),
+        maximum_lifetime_minutes=int(body.get("maximumLifetimeInMinutes") or 480),
+        default_lifetime_minutes=int(body.get("defaultLifetimeInMinutes") or 60),
+        usable_once_enforced=bool(body.get("isUsableOnce", False)),
+    )
 
 
 def _json(body: BytesIO | bytes | None) -> Any:

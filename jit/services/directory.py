@@ -179,6 +179,19 @@ class Directory(Protocol):
 
     async def delete_user(self, user_id: str) -> None: ...
 
+    async def purge_deleted_user(self, user_id: str) -> None:
+        """Remove a soft-deleted user from deleted items for good."""
+
+    async def deleted_user_exists(self, user_id: str) -> bool: ...
+
+    async def disable_user(self, user_id: str, new_password: str) -> None:
+        """accountEnabled=false and a new password nobody knows, in one PATCH."""
+
+    async def revoke_sign_in_sessions(self, user_id: str) -> None: ...
+
+    async def users_marked(self, prefix: str) -> list[DirectoryUser]:
+        """Users whose employeeType starts with `prefix` (an advanced query)."""
+
     async def role_assignments(self, principal_id: str) -> list[RoleAssignment]: ...
 
     async def group_ids_of(self, principal_id: str) -> set[str]:

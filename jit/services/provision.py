@@ -11,13 +11,10 @@ and then left to the queue's redelivery and the sweep; anything else fails the g
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from jit.domain.accounts import generated_upn, is_marked_for, mail_nickname, marker, random_password
@@ -27,12 +24,12 @@ from jit.domain.grant import Grant, Status
 from jit.domain.request import UserKind
 from jit.domain.work import ScheduleItem, Step, WorkItem
 from jit.services import access, progress
-from jit.services.audit import record_new_transitions
 from jit.services.directory import (
     AddMember,
     AlreadyExists,
     AssignRole,
     CreateTap,
+    Denied,
     Directory,
     DirectoryError,
     DirectoryProvider,
@@ -44,6 +41,7 @@ from jit.services.directory import (
     Write,
     WriteResult,
 )
+from jit.services.leases import Lease, LeaseHeld
 from jit.services.ports import AuditLog, GrantRepository, ScheduleIndex, TapVault, WorkQueue
 from jit.services.retrying import RetryPolicy
 from jit.services.roles import RoleCatalog
@@ -73,10 +71,6 @@ class ProvisioningFailed(Exception):
         return described
 
 
-class LeaseHeld(Exception):
-    """Another worker is provisioning this grant right now."""
-
-
 @dataclass(frozen=True)
 class Plan:
     """What the grant needs, resolved against the tenant before anything is written."""
@@ -102,9 +96,9 @@ class ProvisioningSaga:
     deadline: timedelta = timedelta(hours=1)
 
     async def __call__(self, grant: Grant) -> Grant:
-        owner = uuid.uuid4().hex
+        lease = Lease(self.grants, self.audit, self.clock, Status.PROVISIONING, self.lease)
         try:
-            grant = await self._save(grant, lambda g: self._claim(g, owner))
+            grant = await lease.claim(grant)
         except LeaseHeld:
             log.info("grant %s is being provisioned by another worker", grant.id)
             return grant
@@ -113,65 +107,25 @@ class ProvisioningSaga:
         directory = self.directories.for_tenant(grant.tenant_id)
         try:
             plan = await self._plan(directory, grant)
-            grant = await self._ensure_user(directory, grant, plan, owner)
-            grant = await self._ensure_access(directory, grant, plan, owner)
-            return await self._activate(grant, owner)
+            grant = await self._ensure_user(directory, grant, plan, lease)
+            grant = await self._ensure_access(directory, grant, plan, lease)
+            return await self._activate(grant, lease)
         except ProvisioningFailed as failure:
-            return await self._fail(directory, grant, failure, owner)
+            return await self._fail(directory, grant, failure, lease)
         except DirectoryError as error:
             if not error.transient:
-                refused = ProvisioningFailed("graph", _refusal(error), error)
-                return await self._fail(directory, grant, refused, owner)
+                return await self._fail(directory, grant, ProvisioningFailed("graph", _refusal(error), error), lease)
             if self.clock.now() - grant.request.start > self.deadline:
                 gave_up = ProvisioningFailed(
                     "graph", f"Graph kept failing for longer than {self.deadline}: {error.message}", error
                 )
-                return await self._fail(directory, grant, gave_up, owner)
-            await self._release(grant, owner)
+                return await self._fail(directory, grant, gave_up, lease)
+            await lease.release(grant)
             raise  # transient: the queue redelivers, the sweep backs it up
-        except IllegalTransition:
-            # Revoked meanwhile: expiration takes over and removes whatever was made.
+        except (IllegalTransition, LeaseHeld):
+            # Revoked meanwhile (expiration takes over and removes whatever was made), or taken over.
+            await lease.release(grant)
             return await asyncio.to_thread(self.grants.get, grant.id, grant.tenant_id)
-
-    # Concurrency ----------------------------------------------------------------------------------------------
-
-    async def _save(self, grant: Grant, change: Callable[[Grant], Grant]) -> Grant:
-        """Apply `change` to the stored grant under its ETag (off the event loop: the Table SDK is synchronous)."""
-        before: list[Grant] = []
-
-        def tracked(current: Grant) -> Grant:
-            before[:] = [current]
-            return change(current)
-
-        after = await asyncio.to_thread(self.grants.update, grant.id, tracked, grant.tenant_id)
-        if before:
-            await asyncio.to_thread(record_new_transitions, self.audit, before[0], after)
-        return after
-
-    def _claim(self, grant: Grant, owner: str) -> Grant:
-        if grant.status is not Status.PROVISIONING:
-            raise IllegalTransition(f"grant {grant.id} is {grant.status.value}, not Provisioning")
-        now = self.clock.now()
-        lease = grant.progress.get("lease") or {}
-        if lease and lease.get("owner") != owner and datetime.fromisoformat(lease["until"]) > now:
-            raise LeaseHeld(grant.id)
-        return progress.with_progress(grant, lease={"owner": owner, "until": (now + self.lease).isoformat()})
-
-    def _owned(self, change: Callable[[Grant], Grant], owner: str) -> Callable[[Grant], Grant]:
-        """A change that applies only while this worker still holds the lease and the grant is Provisioning."""
-
-        def guarded(grant: Grant) -> Grant:
-            if grant.status is not Status.PROVISIONING:
-                raise IllegalTransition(f"grant {grant.id} became {grant.status.value}")
-            if (grant.progress.get("lease") or {}).get("owner") != owner:
-                raise LeaseHeld(grant.id)
-            return change(grant)
-
-        return guarded
-
-    async def _release(self, grant: Grant, owner: str) -> None:
-        with contextlib.suppress(LeaseHeld, IllegalTransition):
-            await self._save(grant, self._owned(lambda g: progress.with_progress(g, lease=None), owner))
 
     # Steps ----------------------------------------------------------------------------------------------------
 
@@ -205,7 +159,7 @@ class ProvisioningSaga:
             tap_policy=tap_policy,
         )
 
-    async def _ensure_user(self, directory: Directory, grant: Grant, plan: Plan, owner: str) -> Grant:
+    async def _ensure_user(self, directory: Directory, grant: Grant, plan: Plan, lease: Lease) -> Grant:
         user = progress.user_of(grant)
         if user.get("state") == progress.DONE:
             return grant
@@ -216,13 +170,13 @@ class ProvisioningSaga:
             if found is None:
                 raise ProvisioningFailed("user", f"user {key} does not exist in the tenant")
             record = {"id": found.id, "userPrincipalName": found.user_principal_name, "created": False, "state": progress.DONE}
-            return await self._save(grant, self._owned(lambda g: progress.with_progress(g, user=record), owner))
-        created = await self._create_user(directory, grant, plan, user, owner)
+            return await lease.save(grant, lambda g: progress.with_progress(g, user=record))
+        created = await self._create_user(directory, grant, plan, user, lease)
         record = {"id": created.id, "userPrincipalName": created.user_principal_name, "created": True, "state": progress.DONE}
-        return await self._save(grant, self._owned(lambda g: progress.with_progress(g, user=record), owner))
+        return await lease.save(grant, lambda g: progress.with_progress(g, user=record))
 
     async def _create_user(
-        self, directory: Directory, grant: Grant, plan: Plan, user: dict[str, Any], owner: str
+        self, directory: Directory, grant: Grant, plan: Plan, user: dict[str, Any], lease: Lease
     ) -> DirectoryUser:
         spec = grant.request.user
         attempt = int(user.get("attempt", 0))
@@ -236,7 +190,7 @@ class ProvisioningSaga:
                 if found is not None and is_marked_for(found.employee_type, grant.id):
                     return found
             user = {"userPrincipalName": upn, "attempt": attempt, "created": True, "state": progress.PENDING}
-            grant = await self._save(grant, self._owned(functools.partial(progress.with_progress, user=user), owner))
+            grant = await lease.save(grant, functools.partial(progress.with_progress, user=user))
             new_user = NewUser(
                 display_name=spec.display_name or upn,
                 user_principal_name=upn,
@@ -260,7 +214,7 @@ class ProvisioningSaga:
                 raise ProvisioningFailed("user", f"Graph refused to create the user: {error.message}", error) from None
         raise ProvisioningFailed("user", f"no free user principal name after {MAX_UPN_ATTEMPTS} attempts")
 
-    async def _ensure_access(self, directory: Directory, grant: Grant, plan: Plan, owner: str) -> Grant:
+    async def _ensure_access(self, directory: Directory, grant: Grant, plan: Plan, lease: Lease) -> Grant:
         user = progress.user_of(grant)
         user_id = user["id"]
         fresh = bool(user.get("created"))
@@ -317,12 +271,12 @@ class ProvisioningSaga:
             return grant
 
         intent = {"roles": roles, "groups": groups, "tap": tap or None}
-        grant = await self._save(grant, self._owned(lambda g: progress.with_progress(g, **intent), owner))
+        grant = await lease.save(grant, lambda g: progress.with_progress(g, **intent))
         results = await self._apply(directory, writes, lag_possible=fresh)
         for result in results:
             self._record(result, roles, groups, tap, grant)
         outcome = {"roles": roles, "groups": groups, "tap": tap or None}
-        return await self._save(grant, self._owned(lambda g: progress.with_progress(g, **outcome), owner))
+        return await lease.save(grant, lambda g: progress.with_progress(g, **outcome))
 
     async def _clear_unclaimed_tap(self, directory: Directory, grant: Grant, tap: dict[str, Any], fresh: bool) -> None:
         """Graph allows one TAP per user. One left by an earlier run of this grant (whose value was lost with it) is
@@ -386,14 +340,10 @@ class ProvisioningSaga:
                 expiresAt=result.tap.expires_at.isoformat() if result.tap.expires_at else None,
             )
 
-    async def _activate(self, grant: Grant, owner: str) -> Grant:
+    async def _activate(self, grant: Grant, lease: Lease) -> Grant:
         now = self.clock.now()
 
-        def activate(g: Grant) -> Grant:
-            active = g.move_to(Status.ACTIVE, at=now, actor=SYSTEM, reason="access provisioned")
-            return progress.with_progress(active, lease=None)
-
-        grant = await self._save(grant, self._owned(activate, owner))
+        grant = await lease.finish(grant, lambda g: g.move_to(Status.ACTIVE, at=now, actor=SYSTEM, reason="access provisioned"))
         end = grant.request.end
         work = WorkItem(grant.tenant_id, grant.id, Step.EXPIRE)
         delay = max(end - now, timedelta(0))
@@ -404,7 +354,7 @@ class ProvisioningSaga:
         log.info("grant %s is active until %s", grant.id, end.isoformat())
         return grant
 
-    async def _fail(self, directory: Directory, grant: Grant, failure: ProvisioningFailed, owner: str) -> Grant:
+    async def _fail(self, directory: Directory, grant: Grant, failure: ProvisioningFailed, lease: Lease) -> Grant:
         """Undo what this grant made, then mark it Failed. If the undo cannot finish now, the grant stays
         Provisioning and the next run (which meets the same failure) finishes the undo."""
         log.warning("grant %s failed at %s: %s", grant.id, failure.step, failure.message)
@@ -421,14 +371,12 @@ class ProvisioningSaga:
 
         def fail(g: Grant) -> Grant:
             failed = g.move_to(Status.FAILED, at=now, actor=SYSTEM, reason=failure.message)
-            return replace(progress.with_progress(failed, lease=None), error=failure.describe())
+            return replace(failed, error=failure.describe())
 
-        return await self._save(grant, self._owned(fail, owner))
+        return await lease.finish(grant, fail)
 
 
 def _refusal(error: DirectoryError) -> str:
-    from jit.services.directory import Denied
-
     if isinstance(error, Denied):
         return (
             f"the app is not allowed to do this in the tenant (admin consent or a Graph permission is missing): {error.message}"

@@ -149,7 +149,39 @@ class GraphDirectory:
         return _user(created)
 
     async def delete_user(self, user_id: str) -> None:
-        await _call(lambda: self._client.users.by_user_id(user_id).delete())
+        await _call(self._client.users.by_user_id(user_id).delete)
+
+    async def purge_deleted_user(self, user_id: str) -> None:
+        await _call(self._client.directory.deleted_items.by_directory_object_id(user_id).delete)
+
+    async def deleted_user_exists(self, user_id: str) -> bool:
+        try:
+            await _call(self._client.directory.deleted_items.by_directory_object_id(user_id).get)
+        except NotFoundInDirectory:
+            return False
+        return True
+
+    async def disable_user(self, user_id: str, new_password: str) -> None:
+        patch = User(
+            account_enabled=False,
+            password_profile=PasswordProfile(force_change_password_next_sign_in=False, password=new_password),
+        )
+        await _call(functools.partial(self._client.users.by_user_id(user_id).patch, patch))
+
+    async def revoke_sign_in_sessions(self, user_id: str) -> None:
+        await _call(self._client.users.by_user_id(user_id).revoke_sign_in_sessions.post)
+
+    async def users_marked(self, prefix: str) -> list[DirectoryUser]:
+        from msgraph.generated.users.users_request_builder import UsersRequestBuilder
+
+        # employeeType filters are advanced queries: Graph wants ConsistencyLevel: eventual and $count=true.
+        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            filter=f"startswith(employeeType,'{_odata_literal(prefix)}')", select=USER_FIELDS, count=True, top=999
+        )
+        configuration = RequestConfiguration(query_parameters=query)
+        configuration.headers.add("ConsistencyLevel", "eventual")
+        first = await _call(functools.partial(self._client.users.get, configuration))
+        return [_user(u) for u in await _all_pages(first, self._client.users)]
 
     async def role_assignments(self, principal_id: str) -> list[RoleAssignment]:
         from msgraph.generated.role_management.directory.role_assignments.role_assignments_request_builder import (

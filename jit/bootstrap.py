@@ -20,6 +20,7 @@ from jit.adapters.tap_vault import TableTapVault
 from jit.adapters.work_queue import StorageWorkQueue
 from jit.domain.clock import Clock, SystemClock
 from jit.services.directory import DirectoryProvider
+from jit.services.expire import ExpirationSaga
 from jit.services.intake import Intake
 from jit.services.lifecycle import Lifecycle
 from jit.services.provision import ProvisioningSaga
@@ -75,7 +76,19 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
         roles=roles,
         deadline=settings.provisioning_deadline,
     )
-    lifecycle = Lifecycle(grants=grants, schedule=schedule, queue=queue, audit=audit, clock=clock, provisioner=saga)
+    expirer = ExpirationSaga(
+        grants=grants,
+        directories=directories,
+        vault=vault,
+        audit=audit,
+        clock=clock,
+        retry=RetryPolicy(budget_seconds=settings.graph_retry_budget.total_seconds()),
+        alert_after=settings.expiry_alert_after,
+        permanent_delete=settings.permanent_delete,
+    )
+    lifecycle = Lifecycle(
+        grants=grants, schedule=schedule, queue=queue, audit=audit, clock=clock, provisioner=saga, expirer=expirer
+    )
     return Services(settings, storage, grants, audit, intake, lifecycle, directories, roles, vault, clock)
 
 

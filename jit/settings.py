@@ -105,6 +105,8 @@ class Settings:
     tap_keys: TapKeys | None
     provisioning_deadline: timedelta
     graph_retry_budget: timedelta
+    expiry_alert_after: timedelta
+    permanent_delete: bool
 
     @property
     def grants_table(self) -> str:
@@ -154,6 +156,8 @@ class Settings:
             tap_keys=reader.tap_keys(),
             provisioning_deadline=reader.duration("JIT_PROVISIONING_DEADLINE", "PT1H"),
             graph_retry_budget=reader.duration("JIT_GRAPH_RETRY_BUDGET", "PT60S"),
+            expiry_alert_after=reader.duration("JIT_EXPIRY_ALERT_AFTER", "PT10M"),
+            permanent_delete=reader.flag("JIT_PERMANENT_DELETE", default=False),
         )
         if reader.problems:
             raise ConfigurationError("invalid app settings: " + "; ".join(reader.problems))
@@ -202,6 +206,13 @@ class _Reader:
         if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
             self.problems.append(f"{name}={value!r} must be an https URL (plain http only on loopback)")
         return value
+
+    def flag(self, name: str, *, default: bool) -> bool:
+        value = self._get(name, str(default)).lower()
+        if value not in ("true", "false"):
+            self.problems.append(f"{name}={value!r} must be true or false")
+            return default
+        return value == "true"
 
     def optional(self, name: str) -> str | None:
         return self.env.get(name, "").strip() or None

@@ -157,6 +157,7 @@ def _to_entity(grant: Grant) -> dict[str, Any]:
         "RequestedBy": grant.requested_by,
         "History": json.dumps([_transition_json(t) for t in grant.history]),
         "RevokeRequestedAt": grant.revoke_requested_at,
+        "RevokedAt": grant.revoked_at,
         "Progress": json.dumps(grant.progress),
         "Error": json.dumps(grant.error) if grant.error else None,
     }
@@ -180,6 +181,7 @@ def _from_entity(entity: Any) -> Grant:
         notifications=json.loads(notifications) if notifications else None,
     )
     revoke_at = entity.get("RevokeRequestedAt")
+    revoked_at = entity.get("RevokedAt")
     error = entity.get("Error")
     return Grant(
         id=entity["Id"],
@@ -189,6 +191,7 @@ def _from_entity(entity: Any) -> Grant:
         requested_by=entity["RequestedBy"],
         history=tuple(_transition(t) for t in json.loads(entity["History"])),
         revoke_requested_at=_utc(revoke_at) if revoke_at else None,
+        revoked_at=_utc(revoked_at) if revoked_at else None,
         progress=json.loads(entity.get("Progress") or "{}"),
         error=json.loads(error) if error else None,
         version=entity.metadata["etag"],

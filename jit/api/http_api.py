@@ -6,11 +6,11 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 from pydantic import ValidationError as PydanticValidationError
 
 from jit import bootstrap
@@ -28,6 +28,7 @@ from jit.services.progress import with_progress
 log = logging.getLogger(__name__)
 
 bp = func.Blueprint()
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _JSON = "application/json"
 _MAX_IDEMPOTENCY_KEY = 255
@@ -151,15 +152,42 @@ def revoke_request(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _revoke(req: func.HttpRequest) -> func.HttpResponse:
-    raw = req.get_body() or b"{}"
+    body = _parse(_RevokeBody, req.get_body())
+    grant = bootstrap.services().lifecycle.revoke(req.route_params["id"], actor=actor(req), reason=body.reason)
+    return _grant_answer(req, grant)
+
+
+class _ExtendBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    endDateTime: AwareDatetime
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
+
+
+@bp.route(route="jit/requests/{id}/extend", methods=["POST"])
+def extend_request(req: func.HttpRequest) -> func.HttpResponse:
+    return _answer(lambda: _extend(req))
+
+
+def _extend(req: func.HttpRequest) -> func.HttpResponse:
+    body = _parse(_ExtendBody, req.get_body())
+    services = bootstrap.services()
+    grant = services.lifecycle.extend(
+        req.route_params["id"],
+        new_end=body.endDateTime,
+        actor=actor(req),
+        reason=body.reason,
+        max_duration=services.settings.limits.max_duration,
+    )
+    return _grant_answer(req, grant)
+
+
+def _parse(model: type[ModelT], raw: bytes) -> ModelT:
     try:
-        body = _RevokeBody.model_validate_json(raw)
+        return model.model_validate_json(raw or b"{}")
     except PydanticValidationError as invalid:
         raise ValidationFailed(
             [FieldError(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in invalid.errors()]
         ) from None
-    grant = bootstrap.services().lifecycle.revoke(req.route_params["id"], actor=actor(req), reason=body.reason)
-    return _grant_answer(req, grant)
 
 
 @bp.route(route="jit/requests/{id}/credentials", methods=["GET"])

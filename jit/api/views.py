@@ -32,6 +32,9 @@ def grant_json(grant: Grant) -> dict[str, Any]:
         "createdDateTime": _iso(grant.created_at),
         "lastModifiedDateTime": _iso(grant.updated_at),
         "revokeRequestedDateTime": _iso(grant.revoke_requested_at) if grant.revoke_requested_at else None,
+        "revokedDateTime": _iso(grant.revoked_at) if grant.revoked_at else None,
+        "latenessSeconds": round(grant.lateness.total_seconds(), 3) if grant.lateness is not None else None,
+        "access": _access(grant),
         "error": grant.error,
         "history": [
             {
@@ -49,3 +52,22 @@ def grant_json(grant: Grant) -> dict[str, Any]:
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
+
+
+def _access(grant: Grant) -> dict[str, Any]:
+    """What the grant holds in the directory, as far as the system knows (no lease, no secrets)."""
+    progress = grant.progress
+    user = progress.get("user") or {}
+    tap = progress.get("tap") or {}
+    view: dict[str, Any] = {
+        "user": {k: user[k] for k in ("id", "userPrincipalName", "created") if k in user} or None,
+        "roles": [
+            {"roleDefinitionId": role_id, "name": entry.get("name"), "state": entry.get("state")}
+            for role_id, entry in (progress.get("roles") or {}).items()
+        ],
+        "groups": [{"id": group_id, "state": entry.get("state")} for group_id, entry in (progress.get("groups") or {}).items()],
+        "temporaryAccessPass": {k: tap[k] for k in ("state", "expiresAt", "retrievedAt") if k in tap} or None,
+    }
+    if progress.get("expiration"):
+        view["expiration"] = progress["expiration"]
+    return view

@@ -7,7 +7,7 @@ recorded with who or what caused it, so the audit trail can be rebuilt from the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -75,6 +75,8 @@ class Grant:
     requested_by: str
     history: tuple[Transition, ...] = ()
     revoke_requested_at: datetime | None = None
+    # When access was verified gone (Expired or Revoked).
+    revoked_at: datetime | None = None
     # Provisioning progress and outcomes, filled by the provisioning saga; free-form by design of each step.
     progress: dict[str, Any] = field(default_factory=dict)
     error: dict[str, str] | None = None
@@ -113,3 +115,18 @@ class Grant:
 
     def is_due_to_start(self, now: datetime) -> bool:
         return self.status is Status.SCHEDULED and self.request.start <= now
+
+    def is_due_to_end(self, now: datetime) -> bool:
+        return self.status in (Status.PROVISIONING, Status.ACTIVE) and self.request.end <= now
+
+    @property
+    def access_should_end_at(self) -> datetime:
+        """When access was due to go: the requested end, or the moment an early revoke was asked for."""
+        if self.revoke_requested_at is not None and self.revoke_requested_at < self.request.end:
+            return self.revoke_requested_at
+        return self.request.end
+
+    @property
+    def lateness(self) -> timedelta | None:
+        """How long after it was due access was verified gone."""
+        return None if self.revoked_at is None else self.revoked_at - self.access_should_end_at

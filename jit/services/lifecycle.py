@@ -10,15 +10,19 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from jit.domain.clock import Clock
-from jit.domain.errors import NotFound
+from jit.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from jit.domain.grant import Grant, Status
-from jit.domain.work import ScheduleItem, Step, WorkItem
+from jit.domain.work import AuditEntry, ScheduleItem, Step, WorkItem
 from jit.services.audit import record_new_transitions
 from jit.services.ports import AuditLog, GrantRepository, ScheduleIndex, WorkQueue
 
 log = logging.getLogger(__name__)
 
 SYSTEM = "system"
+# Azure queues hide a message for at most 7 days; later ends are left to the sweep alone.
+MAX_MESSAGE_DELAY = timedelta(days=7) - timedelta(minutes=1)
+# When a message was sent for an end, the sweep only steps in if the message has not done its work by then.
+END_GRACE = timedelta(minutes=1)
 # A schedule entry whose grant never appeared (intake died between the two writes) is dropped after this long.
 ORPHAN_AFTER = timedelta(minutes=10)
 
@@ -88,6 +92,15 @@ class Lifecycle:
         return grant
 
     async def _expire(self, grant: Grant) -> Grant:
+        now = self.clock.now()
+        if grant.is_due_to_end(now):
+
+            def end(g: Grant) -> Grant:
+                if not g.is_due_to_end(now):
+                    return g  # extended, or already moving on
+                return g.move_to(Status.EXPIRING, at=now, actor=SYSTEM, reason="end reached")
+
+            grant = await asyncio.to_thread(self.transition, grant.id, end, grant.tenant_id)
         if grant.status is Status.EXPIRING and self.expirer is not None:
             return await self.expirer(grant)
         return grant
@@ -109,6 +122,39 @@ class Lifecycle:
             work = WorkItem(grant.tenant_id, grant.id, Step.EXPIRE)
             self.schedule.put(ScheduleItem(due=now + timedelta(minutes=1), work=work))
             self.queue.send(work)
+        return grant
+
+    def extend(self, grant_id: str, *, new_end: datetime, actor: str, reason: str, max_duration: timedelta) -> Grant:
+        """Move a grant's end (later, or earlier but still in the future), within the maximum duration."""
+        now = self.clock.now()
+        old_end: list[datetime] = []
+
+        def change(grant: Grant) -> Grant:
+            if grant.status not in (Status.AWAITING_APPROVAL, Status.SCHEDULED, Status.PROVISIONING, Status.ACTIVE):
+                raise Conflict(f"grant {grant.id} is {grant.status.value}; only a grant that has not ended can be extended")
+            errors: list[FieldError] = []
+            if new_end <= now:
+                errors.append(FieldError("endDateTime", "must be in the future"))
+            elif new_end - grant.request.start > max_duration:
+                errors.append(FieldError("endDateTime", f"the grant would last longer than the maximum of {max_duration}"))
+            if errors:
+                raise ValidationFailed(errors)
+            old_end[:] = [grant.request.end]
+            return replace(grant, request=replace(grant.request, end=new_end))
+
+        grant = self.grants.update(grant_id, change)
+        if old_end:
+            detail = f"end {old_end[0].isoformat()} -> {new_end.isoformat()}" + (f": {reason}" if reason else "")
+            self.audit.append(AuditEntry(now, grant.tenant_id, grant.id, actor, "grant.extended", detail=detail))
+        if grant.status is Status.ACTIVE:
+            # The old end's message and wake-up find the grant not due and do nothing.
+            work = WorkItem(grant.tenant_id, grant.id, Step.EXPIRE)
+            delay = new_end - now
+            if delay <= MAX_MESSAGE_DELAY:
+                self.schedule.put(ScheduleItem(due=new_end + END_GRACE, work=work))
+                self.queue.send(work, visible_after=delay)
+            else:
+                self.schedule.put(ScheduleItem(due=new_end, work=work))
         return grant
 
     def sweep(self, limit: int = 500) -> SweepResult:
@@ -144,4 +190,4 @@ class Lifecycle:
 def _still_needed(grant: Grant, step: Step, now: datetime) -> bool:
     if step is Step.PROVISION:
         return grant.status in (Status.SCHEDULED, Status.PROVISIONING)
-    return grant.status is Status.EXPIRING or (grant.status is Status.ACTIVE and grant.request.end <= now)
+    return grant.status is Status.EXPIRING or grant.is_due_to_end(now)

@@ -42,6 +42,7 @@ from jit.services.directory import (
     WriteResult,
 )
 from jit.services.leases import Lease, LeaseHeld
+from jit.services.lifecycle import END_GRACE, MAX_MESSAGE_DELAY
 from jit.services.ports import AuditLog, GrantRepository, ScheduleIndex, TapVault, WorkQueue
 from jit.services.retrying import RetryPolicy
 from jit.services.roles import RoleCatalog
@@ -50,9 +51,6 @@ log = logging.getLogger(__name__)
 
 SYSTEM = "system"
 MAX_UPN_ATTEMPTS = 5
-MAX_MESSAGE_DELAY = timedelta(days=7) - timedelta(minutes=1)
-# The sweep re-checks an end only if its message has not done the work by then.
-END_GRACE = timedelta(minutes=1)
 
 
 class ProvisioningFailed(Exception):

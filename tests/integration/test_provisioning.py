@@ -361,7 +361,7 @@ def test_two_workers_at_once_provision_once(stack: Stack) -> None:
     assert stack.graph.counters["POST /users"] == 1
 
 
-def test_a_grant_revoked_while_provisioning_stops(stack: Stack) -> None:
+def test_a_grant_revoked_while_provisioning_stops_and_what_it_made_is_removed(stack: Stack) -> None:
     created = body_of(stack.post_request(valid_request()))
     real = stack.services.lifecycle.provisioner.directories  # type: ignore[union-attr]
 
@@ -383,8 +383,10 @@ def test_a_grant_revoked_while_provisioning_stops(stack: Stack) -> None:
     stack.services.lifecycle.provisioner.directories = RevokeDuringPlan()  # type: ignore[union-attr]
     stack.drain()
     grant = stack.services.grants.get(created["id"])
-    assert grant.status is Status.EXPIRING  # expiration takes it from here and removes the account
+    assert grant.status is Status.REVOKED  # provisioning stopped at its next write; expiration removed the account
     assert stack.host.failures == []
+    assert jit_users(stack) == []
+    assert stack.tenant.role_assignments == []
 
 
 def test_round_trips_stay_constant_as_roles_and_groups_grow(make_stack: Any, graph: Any) -> None:

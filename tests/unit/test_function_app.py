@@ -20,6 +20,7 @@ EXPECTED = {
     "list_requests": ("httpTrigger", "jit/requests", {"GET"}),
     "get_request": ("httpTrigger", "jit/requests/{id}", {"GET"}),
     "revoke_request": ("httpTrigger", "jit/requests/{id}/revoke", {"POST"}),
+    "extend_request": ("httpTrigger", "jit/requests/{id}/extend", {"POST"}),
     "get_credentials": ("httpTrigger", "jit/requests/{id}/credentials", {"GET"}),
     "list_tenant_roles": ("httpTrigger", "jit/tenants/{tenantId}/roles", {"GET"}),
     "health": ("httpTrigger", "health", {"GET"}),

@@ -47,6 +47,7 @@ def bench_stack(**overrides: str) -> Iterator[BenchStack]:
             "JIT_TABLE_PREFIX": f"B{unique}",
             "JIT_WORK_QUEUE": f"bench-{unique}",
             "JIT_SWEEP_SCHEDULE": "0 */1 * * * *",
+            "JIT_DRIFT_SCHEDULE": "0 0 3 * * *",
             "GRAPH_BASE_URL": graph.base_url,
             "GRAPH_AUTH": "development",
             "JIT_TAP_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),

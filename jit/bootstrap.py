@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 
 from jit.adapters.audit_store import TableAuditLog
+from jit.adapters.drift_store import TableDriftLog
 from jit.adapters.grant_store import TableGrantRepository
 from jit.adapters.graph.clients import GraphDirectories
 from jit.adapters.idempotency_store import TableIdempotencyStore
@@ -20,6 +21,7 @@ from jit.adapters.tap_vault import TableTapVault
 from jit.adapters.work_queue import StorageWorkQueue
 from jit.domain.clock import Clock, SystemClock
 from jit.services.directory import DirectoryProvider
+from jit.services.drift import DriftCheck
 from jit.services.expire import ExpirationSaga
 from jit.services.intake import Intake
 from jit.services.lifecycle import Lifecycle
@@ -41,6 +43,8 @@ class Services:
     roles: RoleCatalog
     vault: TableTapVault
     clock: Clock
+    drift: DriftCheck
+    drift_log: TableDriftLog
 
 
 def build(settings: Settings, clock: Clock | None = None, directory_provider: DirectoryProvider | None = None) -> Services:
@@ -89,7 +93,16 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
     lifecycle = Lifecycle(
         grants=grants, schedule=schedule, queue=queue, audit=audit, clock=clock, provisioner=saga, expirer=expirer
     )
-    return Services(settings, storage, grants, audit, intake, lifecycle, directories, roles, vault, clock)
+    drift_log = TableDriftLog(storage.table(settings.drift_table))
+    drift = DriftCheck(
+        grants=grants,
+        findings=drift_log,
+        directories=directories,
+        clock=clock,
+        lookback=settings.drift_lookback,
+        retry=RetryPolicy(budget_seconds=settings.graph_retry_budget.total_seconds()),
+    )
+    return Services(settings, storage, grants, audit, intake, lifecycle, directories, roles, vault, clock, drift, drift_log)
 
 
 _lock = threading.Lock()

@@ -106,6 +106,7 @@ class Settings:
     provisioning_deadline: timedelta
     graph_retry_budget: timedelta
     expiry_alert_after: timedelta
+    drift_lookback: timedelta
     permanent_delete: bool
 
     @property
@@ -127,6 +128,10 @@ class Settings:
     @property
     def idempotency_table(self) -> str:
         return f"{self.table_prefix}Idempotency"
+
+    @property
+    def drift_table(self) -> str:
+        return f"{self.table_prefix}Drift"
 
     @property
     def secrets_table(self) -> str:
@@ -157,6 +162,7 @@ class Settings:
             provisioning_deadline=reader.duration("JIT_PROVISIONING_DEADLINE", "PT1H"),
             graph_retry_budget=reader.duration("JIT_GRAPH_RETRY_BUDGET", "PT60S"),
             expiry_alert_after=reader.duration("JIT_EXPIRY_ALERT_AFTER", "PT10M"),
+            drift_lookback=reader.duration("JIT_DRIFT_LOOKBACK", "P7D"),
             permanent_delete=reader.flag("JIT_PERMANENT_DELETE", default=False),
         )
         if reader.problems:

@@ -93,6 +93,7 @@ def stack_env(endpoints: AzuriteEndpoints, graph_base_url: str, **overrides: str
         "JIT_TABLE_PREFIX": f"T{unique}",
         "JIT_WORK_QUEUE": f"work-{unique}",
         "JIT_SWEEP_SCHEDULE": "0 */1 * * * *",
+        "JIT_DRIFT_SCHEDULE": "0 0 3 * * *",
         "GRAPH_BASE_URL": graph_base_url,
         "GRAPH_AUTH": "development",
         "JIT_TAP_ENCRYPTION_KEY": TAP_KEY,

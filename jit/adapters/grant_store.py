@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from jit.domain.request import ExpirationAction, GrantRequest, TapSettings, User
 from jit.services.ports import GrantPage
 
 INDEX_PARTITION = "grant"
+TENANT_PARTITION = "tenant"
 MAX_UPDATE_ATTEMPTS = 8
 
 
@@ -36,6 +38,7 @@ class TableGrantRepository:
         self._index = index
         # Which tenant a grant belongs to never changes, so look-ups by id are remembered per process.
         self._tenant_of: dict[str, str] = {}
+        self._known_tenants: set[str] = set()
 
     def add(self, grant: Grant) -> Grant:
         key = newest_first_key(grant.id)
@@ -44,6 +47,10 @@ class TableGrantRepository:
         except ResourceExistsError:
             if self._locate(grant.id) != grant.tenant_id:
                 raise Conflict(f"grant id {grant.id} is taken") from None
+        if grant.tenant_id not in self._known_tenants:
+            # Every tenant the system ever served, for checks that must look at all of them (drift).
+            self._index.upsert_entity({"PartitionKey": TENANT_PARTITION, "RowKey": grant.tenant_id})
+            self._known_tenants.add(grant.tenant_id)
         try:
             meta = self._grants.create_entity(_to_entity(grant))
         except ResourceExistsError:
@@ -97,6 +104,16 @@ class TableGrantRepository:
             found = list(pool.map(lambda row: self._get_or_none(*row), rows))
         grants = [g for g in found if g is not None and (status is None or g.status is status)]
         return GrantPage(grants, _encode_token(pages.continuation_token, "all"))
+
+    def active_and_recently_ended(self, since: datetime) -> builtins.list[Grant]:
+        """Active grants, and grants whose access ended since `since` (a scan: the daily drift check's read)."""
+        # Parameters must stand as words of their own: the SDK substitutes "@since", not "@since)".
+        query = "Status eq 'Active' or ((Status eq 'Expired' or Status eq 'Revoked') and RevokedAt ge @since )"
+        entities = self._grants.query_entities(query, parameters={"since": since.astimezone(UTC)})
+        return [_from_entity(e) for e in entities]
+
+    def tenants(self) -> builtins.list[str]:
+        return [e["RowKey"] for e in self._index.query_entities("PartitionKey eq @p", parameters={"p": TENANT_PARTITION})]
 
     def _get_or_none(self, grant_id: str, tenant_id: str) -> Grant | None:
         try:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -247,6 +248,49 @@ async def list_tenant_roles(req: func.HttpRequest) -> func.HttpResponse:
         return problems.from_error(error)
     value = [{"id": d.id, "templateId": d.template_id, "displayName": d.display_name} for d in definitions]
     return _json({"value": sorted(value, key=lambda d: d["displayName"].casefold())})
+
+
+@bp.route(route="jit/drift", methods=["GET"])
+def list_drift(req: func.HttpRequest) -> func.HttpResponse:
+    return _answer(lambda: _drift(req))
+
+
+def _drift(req: func.HttpRequest) -> func.HttpResponse:
+    """Findings of the drift check, newest first (default: the last 7 days)."""
+    services = bootstrap.services()
+    errors: list[FieldError] = []
+    tenant = None
+    if req.params.get("tenantId"):
+        tenant = normalize_tenant(req.params["tenantId"])
+        if tenant is None:
+            errors.append(FieldError("tenantId", "must be the tenant's GUID or its initial domain"))
+    since = services.clock.now() - timedelta(days=7)
+    if req.params.get("since"):
+        try:
+            since = datetime.fromisoformat(req.params["since"])
+            if since.tzinfo is None:
+                raise ValueError("no offset")
+        except ValueError:
+            errors.append(FieldError("since", "must be an ISO 8601 date-time with an offset"))
+    top_text = req.params.get("top", "100")
+    if not top_text.isdigit() or not 1 <= int(top_text) <= 1000:
+        errors.append(FieldError("top", "must be a whole number from 1 to 1000"))
+    if errors:
+        raise ValidationFailed(errors)
+    findings = services.drift_log.since(since, tenant, int(top_text))
+    value = [
+        {
+            "tenantId": f.tenant_id,
+            "kind": f.kind.value,
+            "foundDateTime": f.found_at.isoformat().replace("+00:00", "Z"),
+            "detail": f.detail,
+            "grantId": f.grant_id or None,
+            "userId": f.user_id or None,
+            "remediated": f.remediated,
+        }
+        for f in findings
+    ]
+    return _json({"value": value})
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -27,3 +27,11 @@ def schedule_sweep(timer: func.TimerRequest) -> None:
         result.dropped,
         erased,
     )
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%JIT_DRIFT_SCHEDULE%", run_on_startup=False, use_monitor=True)
+async def drift_check(timer: func.TimerRequest) -> None:
+    if timer.past_due:
+        log.warning("drift check is running late")
+    findings = await bootstrap.services().drift.run()
+    log.info("drift check: %d findings", len(findings))

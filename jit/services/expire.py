@@ -67,7 +67,9 @@ class ExpirationSaga:
         directory = self.directories.for_tenant(grant.tenant_id)
         try:
             user = await self._user(directory, grant)
-            left_alone = user is not None and progress.user_of(grant).get("created") and not is_marked_for(user.employee_type, grant.id)
+            left_alone = (
+                user is not None and progress.user_of(grant).get("created") and not is_marked_for(user.employee_type, grant.id)
+            )
             if not left_alone:
                 await self._take_away(directory, grant, user)
                 await self._verify(directory, grant)
@@ -132,20 +134,21 @@ class ExpirationSaga:
         created = bool(record.get("created"))
         user = await self._user(directory, grant)
         if user is None:
-            if created and self.permanent_delete and ExpirationAction.DELETE_USER in actions and record.get("id"):
-                if await self.retry.run(directory.deleted_user_exists, record["id"]):
-                    raise AccessRemains(["the account is still in deleted items"])
+            purged = created and self.permanent_delete and ExpirationAction.DELETE_USER in actions and record.get("id")
+            if purged and await self.retry.run(directory.deleted_user_exists, record["id"]):
+                raise AccessRemains(["the account is still in deleted items"])
             return
         findings: list[str] = []
         if created and ExpirationAction.DELETE_USER in actions:
             findings.append(f"account {user.user_principal_name} still exists")
         if created and ExpirationAction.DISABLE_USER in actions and user.account_enabled is not False:
             findings.append(f"account {user.user_principal_name} is still enabled")
-        ours_roles = progress.made_by_grant(grant, "roles")
+        # Only what the actions promised is checked: DisableUser alone leaves the disabled account its roles.
+        ours_roles = progress.made_by_grant(grant, "roles") if actions & {ExpirationAction.REMOVE_ROLES} else {}
         if ours_roles:
             still = {a.role_definition_id for a in await self.retry.run(directory.role_assignments, user.id)}
             findings += [f"role {e.get('name', r)} is still assigned" for r, e in ours_roles.items() if r in still]
-        ours_groups = progress.made_by_grant(grant, "groups")
+        ours_groups = progress.made_by_grant(grant, "groups") if actions & {ExpirationAction.REMOVE_GROUPS} else {}
         if ours_groups:
             member_of = await self.retry.run(directory.group_ids_of, user.id)
             findings += [f"still a member of group {g}" for g in ours_groups if g in member_of]
@@ -176,8 +179,15 @@ class ExpirationSaga:
         lateness = grant.lateness.total_seconds() if grant.lateness is not None else 0.0
         await asyncio.to_thread(
             self.audit.append,
-            AuditEntry(now, grant.tenant_id, grant.id, SYSTEM, "grant.access-removed", "flagged" if left_alone else "success",
-                       f"lateness {lateness:.1f}s; actions {', '.join(record['actions'])}"),
+            AuditEntry(
+                now,
+                grant.tenant_id,
+                grant.id,
+                SYSTEM,
+                "grant.access-removed",
+                "flagged" if left_alone else "success",
+                f"lateness {lateness:.1f}s; actions {', '.join(record['actions'])}",
+            ),
         )
         if left_alone:
             log.error("ALERT grant %s: its account no longer carries the grant's marker and was left alone", grant.id)
@@ -201,7 +211,9 @@ class ExpirationSaga:
             await lease.save(grant, note)
         await lease.release(grant)
         if alert:
-            log.error("ALERT grant %s still has access %.0fs after it should have ended: %s", grant.id, late.total_seconds(), findings)
+            log.error(
+                "ALERT grant %s still has access %.0fs after it should have ended: %s", grant.id, late.total_seconds(), findings
+            )
             await asyncio.to_thread(
                 self.audit.append,
                 AuditEntry(now, grant.tenant_id, grant.id, SYSTEM, "grant.expiry-overdue", "alert", "; ".join(findings)),

@@ -38,7 +38,15 @@ def test_post_stores_the_grant_enqueues_its_id_and_answers_202(stack: Stack) -> 
     assert response.headers["Location"].endswith(f"/api/jit/requests/{grant['id']}")
     assert int(response.headers["Retry-After"]) > 0
     assert response.mimetype == "application/json"
-    assert stored_rows(stack) == {"Grants": 1, "GrantIndex": 1, "Schedule": 1, "Audit": 1, "Idempotency": 0, "Secrets": 0}
+    assert stored_rows(stack) == {
+        "Grants": 1,
+        "GrantIndex": 2,
+        "Schedule": 1,
+        "Audit": 1,
+        "Idempotency": 0,
+        "Secrets": 0,
+        "Drift": 0,
+    }  # index: the id, and the tenant
     # The message carries ids only: no name, no reason, no UPN.
     assert peek_messages(stack) == [{"tenantId": TENANT, "grantId": grant["id"], "step": "provision"}]
 

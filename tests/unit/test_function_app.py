@@ -26,6 +26,8 @@ EXPECTED = {
     "health": ("httpTrigger", "health", {"GET"}),
     "grant_worker": ("queueTrigger", None, None),
     "schedule_sweep": ("timerTrigger", None, None),
+    "drift_check": ("timerTrigger", None, None),
+    "list_drift": ("httpTrigger", "jit/drift", {"GET"}),
 }
 
 
@@ -69,7 +71,8 @@ def test_trigger_settings_are_app_settings_listed_in_the_sample() -> None:
     assert queue.connection == "AzureWebJobsStorage"
     assert timer.schedule == "%JIT_SWEEP_SCHEDULE%"
     assert timer.run_on_startup is False
-    for setting in ("JIT_WORK_QUEUE", "JIT_SWEEP_SCHEDULE"):
+    assert found["drift_check"].get_trigger().schedule == "%JIT_DRIFT_SCHEDULE%"  # type: ignore[attr-defined]
+    for setting in ("JIT_WORK_QUEUE", "JIT_SWEEP_SCHEDULE", "JIT_DRIFT_SCHEDULE"):
         assert setting in sample
     assert re.fullmatch(r"\d+ \S+ \S+ \S+ \S+ \S+", sample["JIT_SWEEP_SCHEDULE"])  # NCRONTAB has six fields
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import timedelta
 
 from azure.storage.queue import QueueClient
@@ -15,7 +16,8 @@ class StorageWorkQueue:
         self._queue = queue
 
     def send(self, item: WorkItem, visible_after: timedelta = timedelta(0)) -> None:
-        delay = int(max(visible_after.total_seconds(), 0))
+        # Whole seconds, rounded up: a message visible a moment before its time would find nothing due yet.
+        delay = math.ceil(max(visible_after.total_seconds(), 0))
         self._queue.send_message(encode(item), visibility_timeout=delay or None)
 
 

@@ -48,8 +48,9 @@ def lateness(grant_count: int) -> None:
             thread.start()
         ids = []
         for i in range(grant_count):
-            body = request(tenant, ["Exchange Administrator"], [], duration=f"PT{8 + (i % 25)}S",
-                           temporaryAccessPass={"enabled": False})
+            body = request(
+                tenant, ["Exchange Administrator"], [], duration=f"PT{8 + (i % 25)}S", temporaryAccessPass={"enabled": False}
+            )
             answer = stack.host.http("POST", "/api/jit/requests", body)
             assert answer.status_code == 202, answer.get_body()
             ids.append(json.loads(answer.get_body())["id"])
@@ -89,8 +90,10 @@ def sweep_cost(sizes: list[int]) -> None:
                 reads.append(counted())
                 assert result.due == 10, result
                 drain_queue(stack)
-            print(f"{size:>14} {statistics.median(times) * 1000:>7.1f} ms {min(times) * 1000:>5.1f} ms "
-                  f"{max(times) * 1000:>5.1f} ms {statistics.median(reads):>14.0f} {load_seconds:>8.1f} s")
+            print(
+                f"{size:>14} {statistics.median(times) * 1000:>7.1f} ms {min(times) * 1000:>5.1f} ms "
+                f"{max(times) * 1000:>5.1f} ms {statistics.median(reads):>14.0f} {load_seconds:>8.1f} s"
+            )
 
 
 def count_reads(stack: BenchStack) -> Any:

@@ -15,16 +15,19 @@ from jit.adapters.drift_store import TableDriftLog
 from jit.adapters.grant_store import TableGrantRepository
 from jit.adapters.graph.clients import GraphDirectories
 from jit.adapters.idempotency_store import TableIdempotencyStore
+from jit.adapters.policy_store import TablePolicyStore
 from jit.adapters.schedule_store import TableScheduleIndex
 from jit.adapters.storage import StorageAccount
 from jit.adapters.tap_vault import TableTapVault
 from jit.adapters.work_queue import StorageWorkQueue
 from jit.domain.clock import Clock, SystemClock
+from jit.services.audited_directory import AuditedDirectories
 from jit.services.directory import DirectoryProvider
 from jit.services.drift import DriftCheck
 from jit.services.expire import ExpirationSaga
 from jit.services.intake import Intake
 from jit.services.lifecycle import Lifecycle
+from jit.services.policies import Policies
 from jit.services.provision import ProvisioningSaga
 from jit.services.retrying import RetryPolicy
 from jit.services.roles import RoleCatalog
@@ -45,6 +48,7 @@ class Services:
     clock: Clock
     drift: DriftCheck
     drift_log: TableDriftLog
+    policies: Policies
 
 
 def build(settings: Settings, clock: Clock | None = None, directory_provider: DirectoryProvider | None = None) -> Services:
@@ -54,6 +58,7 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
     schedule = TableScheduleIndex(storage.table(settings.schedule_table))
     audit = TableAuditLog(storage.table(settings.audit_table))
     queue = StorageWorkQueue(storage.queue(settings.work_queue))
+    policies = Policies(TablePolicyStore(storage.table(settings.policies_table)))
     intake = Intake(
         grants=grants,
         schedule=schedule,
@@ -62,11 +67,13 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
         idempotency=TableIdempotencyStore(storage.table(settings.idempotency_table)),
         clock=clock,
         idempotency_ttl=settings.idempotency_ttl,
+        policies=policies,
+        approval_timeout=settings.approval_timeout,
     )
     if settings.tap_keys is None:
         raise ConfigurationError("JIT_TAP_ENCRYPTION_KEY is not set (32 random bytes, base64): TAPs cannot be kept safely")
     vault = TableTapVault(storage.table(settings.secrets_table), settings.tap_keys)
-    directories = directory_provider or GraphDirectories(settings.graph)
+    directories = AuditedDirectories(directory_provider or GraphDirectories(settings.graph), audit, clock)
     roles = RoleCatalog()
     saga = ProvisioningSaga(
         grants=grants,
@@ -79,6 +86,7 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
         retry=RetryPolicy(budget_seconds=settings.graph_retry_budget.total_seconds()),
         roles=roles,
         deadline=settings.provisioning_deadline,
+        policies=policies,
     )
     expirer = ExpirationSaga(
         grants=grants,
@@ -102,7 +110,9 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
         lookback=settings.drift_lookback,
         retry=RetryPolicy(budget_seconds=settings.graph_retry_budget.total_seconds()),
     )
-    return Services(settings, storage, grants, audit, intake, lifecycle, directories, roles, vault, clock, drift, drift_log)
+    return Services(
+        settings, storage, grants, audit, intake, lifecycle, directories, roles, vault, clock, drift, drift_log, policies
+    )
 
 
 _lock = threading.Lock()

@@ -107,6 +107,10 @@ class Settings:
     graph_retry_budget: timedelta
     expiry_alert_after: timedelta
     drift_lookback: timedelta
+    approval_timeout: timedelta
+    trust_client_principal: bool
+    service_identity: str
+    service_roles: tuple[str, ...]
     permanent_delete: bool
 
     @property
@@ -128,6 +132,10 @@ class Settings:
     @property
     def idempotency_table(self) -> str:
         return f"{self.table_prefix}Idempotency"
+
+    @property
+    def policies_table(self) -> str:
+        return f"{self.table_prefix}Policies"
 
     @property
     def drift_table(self) -> str:
@@ -163,6 +171,10 @@ class Settings:
             graph_retry_budget=reader.duration("JIT_GRAPH_RETRY_BUDGET", "PT60S"),
             expiry_alert_after=reader.duration("JIT_EXPIRY_ALERT_AFTER", "PT10M"),
             drift_lookback=reader.duration("JIT_DRIFT_LOOKBACK", "P7D"),
+            approval_timeout=reader.duration("JIT_APPROVAL_TIMEOUT", "PT4H"),
+            trust_client_principal=reader.flag("JIT_TRUST_CLIENT_PRINCIPAL", default=False),
+            service_identity=reader._get("JIT_SERVICE_IDENTITY", "function-key"),
+            service_roles=reader.roles("JIT_SERVICE_ROLES", "Jit.Requester"),
             permanent_delete=reader.flag("JIT_PERMANENT_DELETE", default=False),
         )
         if reader.problems:
@@ -212,6 +224,14 @@ class _Reader:
         if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
             self.problems.append(f"{name}={value!r} must be an https URL (plain http only on loopback)")
         return value
+
+    def roles(self, name: str, default: str) -> tuple[str, ...]:
+        known = ("Jit.Requester", "Jit.Approver", "Jit.Admin")
+        roles = tuple(r.strip() for r in self._get(name, default).split(",") if r.strip())
+        unknown = [r for r in roles if r not in known]
+        if unknown:
+            self.problems.append(f"{name} has unknown app roles {unknown}; known: {', '.join(known)}")
+        return tuple(r for r in roles if r in known)
 
     def flag(self, name: str, *, default: bool) -> bool:
         value = self._get(name, str(default)).lower()

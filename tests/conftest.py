@@ -98,6 +98,10 @@ def stack_env(endpoints: AzuriteEndpoints, graph_base_url: str, **overrides: str
         "GRAPH_AUTH": "development",
         "JIT_TAP_ENCRYPTION_KEY": TAP_KEY,
         "JIT_GRAPH_RETRY_BUDGET": "PT10S",
+        # Tests act as a function-key caller that may request and administer (but never approve its own grants),
+        # and sign people in through App Service Authentication's principal header.
+        "JIT_SERVICE_ROLES": "Jit.Requester,Jit.Admin",
+        "JIT_TRUST_CLIENT_PRINCIPAL": "true",
     }
     env.update(overrides)
     return env
@@ -154,3 +158,19 @@ def valid_request(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def principal(name: str, *roles: str, object_id: str | None = None) -> dict[str, str]:
+    """The X-MS-CLIENT-PRINCIPAL header App Service Authentication would pass for this person."""
+    import base64
+
+    claims = [
+        {
+            "typ": "http://schemas.microsoft.com/identity/claims/objectidentifier",
+            "val": object_id or str(uuid.uuid5(uuid.NAMESPACE_DNS, name)),
+        },
+        {"typ": "preferred_username", "val": name},
+        *({"typ": "roles", "val": role} for role in roles),
+    ]
+    body = {"auth_typ": "aad", "claims": claims, "name_typ": "preferred_username", "role_typ": "roles"}
+    return {"X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(body).encode()).decode()}

@@ -1,13 +1,82 @@
-"""The audit trail in Azure Table Storage: append-only, one partition per tenant, keys in time order."""
+"""The audit trail in Azure Table Storage: append-only and hash-chained, one partition per tenant.
+
+Layout of a tenant's partition:
+- RowKey `000000000001`, `000000000002`, …: the entries, keyed by a per-tenant sequence number (zero-padded, so the
+  partition reads in append order and a deleted entry leaves a gap). Each holds `PrevHash` and
+  `Hash = SHA-256(PrevHash + canonical JSON of its fields, sequence included)`.
+- RowKey `~head` (sorts after every entry): the last sequence number and hash. It is what serializes appends from
+  several function instances (every move is conditional on its ETag), and it is what shows a truncated tail.
+
+Order of writes, and the crash window: the entry is created first (`create_entity`, never upsert, so no slot is ever
+overwritten) and the head is moved after it. Creating the entry is the commit point. A crash between the two leaves
+the head one behind; the next append finds its slot taken, moves the head past the entries it finds there (keeping
+them, linked as they are) and tries again. The reverse order would leave a head pointing at an entry that never got
+written after a crash: a gap indistinguishable from a deleted entry. So the head may lag the entries, never lead them.
+
+What the chain detects: an entry edited (its hash no longer matches), deleted (a sequence gap) or replaced (the next
+entry's PrevHash no longer matches), and the newest entries deleted (the head counts more than exist). Someone with
+write access to the table who recomputes every later hash and the head is not detected by the chain alone; exporting
+the head's hash elsewhere from time to time (or keying the hash with a secret) would close that.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from azure.data.tables import TableClient
-from ulid import ULID
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
 
+from jit.domain.errors import ConcurrencyConflict
 from jit.domain.work import AuditEntry
+
+HEAD_KEY = "~head"
+GENESIS_HASH = "0" * 64
+_SEQUENCE_WIDTH = 12
+_SEQUENCE_KEY = re.compile(rf"^\d{{{_SEQUENCE_WIDTH}}}$")
+# Losing a race costs one retry; with n concurrent appenders each round commits at least one of them.
+MAX_APPEND_ATTEMPTS = 60
+
+
+@dataclass(frozen=True)
+class ChainedEntry:
+    """An audit entry as stored: its place in the tenant's chain and the hashes that link it."""
+
+    sequence: int
+    entry: AuditEntry
+    hash: str
+    prev_hash: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The result of recomputing a tenant's chain: `broken_at` is the first sequence number where it breaks."""
+
+    intact: bool
+    checked: int
+    broken_at: int | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditRead:
+    entries: list[ChainedEntry]
+    verification: Verification
+
+
+@dataclass(frozen=True)
+class _Head:
+    sequence: int
+    hash: str
+    etag: str | None  # None: no head stored yet
 
 
 class TableAuditLog:
@@ -15,32 +84,181 @@ class TableAuditLog:
         self._table = table
 
     def append(self, entry: AuditEntry) -> None:
-        at = entry.at.astimezone(UTC)
-        # create_entity, never upsert: an existing entry can not be overwritten through this adapter.
-        self._table.create_entity(
-            {
-                "PartitionKey": entry.tenant_id,
-                "RowKey": f"{at:%Y%m%dT%H%M%S%fZ}-{ULID()}",
-                "At": at,
-                "GrantId": entry.grant_id,
-                "Actor": entry.actor,
-                "Action": entry.action,
-                "Outcome": entry.outcome,
-                "Detail": entry.detail,
-            }
-        )
+        """Add `entry` at the end of its tenant's chain; safe to call from any number of instances at once."""
+        tenant = entry.tenant_id
+        for attempt in range(MAX_APPEND_ATTEMPTS):
+            head = self._head(tenant)
+            sequence = head.sequence + 1
+            entity = _to_entity(entry, sequence, head.hash)
+            try:
+                self._table.create_entity(entity)
+            except ResourceExistsError:
+                # The slot is taken: another instance won the race, or one crashed before moving the head.
+                # Either way its entry stays; move the head past it and take the next slot.
+                self._catch_up(tenant, head)
+                time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+                continue
+            self._move_head(tenant, head, sequence, entity["Hash"])
+            return
+        raise ConcurrencyConflict(f"audit trail of {tenant} kept changing; gave up after {MAX_APPEND_ATTEMPTS} attempts")
 
     def entries(self, tenant_id: str) -> list[AuditEntry]:
-        """Every entry of one tenant, oldest first."""
-        return [
-            AuditEntry(
-                at=e["At"],
-                tenant_id=e["PartitionKey"],
-                grant_id=e["GrantId"],
-                actor=e["Actor"],
-                action=e["Action"],
-                outcome=e["Outcome"],
-                detail=e["Detail"],
-            )
-            for e in self._table.query_entities("PartitionKey eq @t", parameters={"t": tenant_id})
-        ]
+        """Every entry of one tenant, oldest first (in append order)."""
+        return [c.entry for c in _chained_entries(self._chain_rows(tenant_id))]
+
+    def read(self, tenant_id: str, start: datetime, end: datetime) -> AuditRead:
+        """The tenant's entries with `start <= at <= end`, in append order, and the verification of its whole chain
+        (recomputed from the first entry, whatever the range, so that a break before the range is reported too)."""
+        # The head first: it only moves after its entry exists, so every entry it counts must be in the scan that
+        # follows, even while other instances append.
+        head = self._head(tenant_id)
+        rows = list(self._chain_rows(tenant_id))
+        verification = verify_chain(rows, head.sequence if head.etag else 0, head.hash)
+        return AuditRead([c for c in _chained_entries(rows) if start <= c.entry.at <= end], verification)
+
+    def _chain_rows(self, tenant_id: str) -> Iterable[Any]:
+        return self._table.query_entities("PartitionKey eq @t and RowKey lt @head", parameters={"t": tenant_id, "head": HEAD_KEY})
+
+    def _head(self, tenant_id: str) -> _Head:
+        try:
+            head = self._table.get_entity(tenant_id, HEAD_KEY)
+        except ResourceNotFoundError:
+            return _Head(0, GENESIS_HASH, None)
+        return _Head(int(head["Sequence"]), str(head["Hash"]), head.metadata["etag"])
+
+    def _catch_up(self, tenant_id: str, head: _Head) -> None:
+        """Move the head to the last entry stored after it (normally the one entry of a lost race or a crash)."""
+        rows = self._table.query_entities(
+            "PartitionKey eq @t and RowKey gt @after and RowKey lt @head",
+            parameters={"t": tenant_id, "after": _row_key(head.sequence), "head": HEAD_KEY},
+            select=["RowKey", "Hash"],
+        )
+        last = None
+        for row in rows:
+            if _sequence_of(row["RowKey"]) is not None:
+                last = row
+        if last is not None:
+            self._move_head(tenant_id, head, int(last["RowKey"]), str(last.get("Hash") or ""))
+
+    def _move_head(self, tenant_id: str, head: _Head, sequence: int, hash_: str) -> None:
+        """Move the head from what was read to `sequence`; a no-op when somebody moved it meanwhile. The entry is
+        committed already, and whoever moved the head moved it at least this far (it never moves backwards)."""
+        moved = {"PartitionKey": tenant_id, "RowKey": HEAD_KEY, "Sequence": sequence, "Hash": hash_}
+        try:
+            if head.etag is None:
+                self._table.create_entity(moved)
+            else:
+                self._table.update_entity(
+                    moved, mode=UpdateMode.REPLACE, etag=head.etag, match_condition=MatchConditions.IfNotModified
+                )
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+            pass
+
+
+def verify_chain(rows: Iterable[Mapping[str, Any]], head_sequence: int, head_hash: str) -> Verification:
+    """Recompute a chain from its first entry: the first sequence number where it breaks, and how."""
+    checked = 0
+    expected_sequence, expected_prev = 1, GENESIS_HASH
+    hashes: dict[int, str] = {}
+    broken: tuple[int, str] | None = None
+
+    def note(sequence: int, problem: str) -> None:
+        nonlocal broken
+        broken = broken or (sequence, problem)
+
+    for row in rows:
+        checked += 1
+        sequence = _sequence_of(row["RowKey"])
+        if sequence is None:
+            note(expected_sequence, f"an entity with key {row['RowKey']!r} is not part of the chain")
+            continue
+        if sequence != expected_sequence:
+            missing = str(expected_sequence) if sequence == expected_sequence + 1 else f"{expected_sequence}-{sequence - 1}"
+            note(expected_sequence, f"entry {missing} is missing (deleted)")
+        elif row.get("PrevHash") != expected_prev:
+            note(sequence, f"entry {sequence} does not follow entry {sequence - 1}: the one before it was replaced")
+        stored = str(row.get("Hash") or "")
+        if entry_hash(str(row.get("PrevHash") or ""), hashed_fields(row, sequence)) != stored:
+            note(sequence, f"entry {sequence} was altered: its content does not match its hash")
+        hashes[sequence] = stored
+        expected_sequence, expected_prev = sequence + 1, stored
+    last = expected_sequence - 1
+    if head_sequence > last:
+        note(last + 1, f"entries {last + 1}-{head_sequence} are missing: the trail ends at {last}, its head at {head_sequence}")
+    elif head_sequence and hashes.get(head_sequence) != head_hash:
+        note(head_sequence, f"entry {head_sequence} is not the one the head recorded")
+    if broken is None:
+        return Verification(True, checked)
+    return Verification(False, checked, broken[0], broken[1])
+
+
+def entry_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
+
+
+def hashed_fields(row: Mapping[str, Any], sequence: int) -> dict[str, Any]:
+    """What an entry's hash covers, read back from its columns (a missing column hashes as null)."""
+    at = row.get("At")
+    return {
+        "sequence": sequence,
+        "at": _canonical_time(at) if isinstance(at, datetime) else at,
+        "tenantId": row.get("PartitionKey"),
+        "grantId": row.get("GrantId"),
+        "actor": row.get("Actor"),
+        "action": row.get("Action"),
+        "outcome": row.get("Outcome"),
+        "detail": row.get("Detail"),
+    }
+
+
+def _to_entity(entry: AuditEntry, sequence: int, prev_hash: str) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "PartitionKey": entry.tenant_id,
+        "RowKey": _row_key(sequence),
+        "At": _utc(entry.at),
+        "GrantId": entry.grant_id,
+        "Actor": entry.actor,
+        "Action": entry.action,
+        "Outcome": entry.outcome,
+        "Detail": entry.detail,
+        "PrevHash": prev_hash,
+    }
+    entity["Hash"] = entry_hash(prev_hash, hashed_fields(entity, sequence))
+    return entity
+
+
+def _chained_entries(rows: Iterable[Mapping[str, Any]]) -> list[ChainedEntry]:
+    """The rows that are chain entries (anything else in the partition is reported by verification, not served)."""
+    return [_chained(r) for r in rows if _sequence_of(r["RowKey"]) is not None]
+
+
+def _chained(row: Mapping[str, Any]) -> ChainedEntry:
+    entry = AuditEntry(
+        at=_utc(row["At"]),
+        tenant_id=row["PartitionKey"],
+        grant_id=row.get("GrantId") or "",
+        actor=row.get("Actor") or "",
+        action=row.get("Action") or "",
+        outcome=row.get("Outcome") or "",
+        detail=row.get("Detail") or "",
+    )
+    return ChainedEntry(int(row["RowKey"]), entry, str(row.get("Hash") or ""), str(row.get("PrevHash") or ""))
+
+
+def _row_key(sequence: int) -> str:
+    return f"{sequence:0{_SEQUENCE_WIDTH}d}"
+
+
+def _sequence_of(row_key: str) -> int | None:
+    return int(row_key) if _SEQUENCE_KEY.match(row_key) else None
+
+
+def _utc(value: datetime) -> datetime:
+    """Table timestamps come back as a datetime subclass; keep plain aware UTC datetimes."""
+    return datetime.fromisoformat(value.isoformat()).astimezone(UTC)
+
+
+def _canonical_time(value: datetime) -> str:
+    # Microseconds: what Table Storage keeps of a datetime, so the hash survives the round trip.
+    return _utc(value).isoformat(timespec="microseconds")

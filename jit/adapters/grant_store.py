@@ -86,12 +86,22 @@ class TableGrantRepository:
             return replace(changed, version=meta["etag"])
         raise ConcurrencyConflict(f"grant {grant_id} kept changing; gave up after {MAX_UPDATE_ATTEMPTS} attempts")
 
-    def list(self, *, tenant_id: str | None, status: Status | None, top: int, continuation_token: str | None) -> GrantPage:
+    def list(
+        self,
+        *,
+        tenant_id: str | None,
+        status: Status | None,
+        top: int,
+        continuation_token: str | None,
+        requester_id: str | None = None,
+    ) -> GrantPage:
         token = _decode_token(continuation_token, "tenant" if tenant_id else "all")
         if tenant_id:
             query, params = "PartitionKey eq @tenant", {"tenant": tenant_id}
             if status is not None:
                 query, params = query + " and Status eq @status", {**params, "status": status.value}
+            if requester_id is not None:
+                query, params = query + " and RequestedById eq @requester", {**params, "requester": requester_id}
             pages: Any = self._grants.query_entities(query, parameters=params, results_per_page=top).by_page(token)
             grants = [_from_entity(e) for e in next(pages, [])]
             return GrantPage(grants, _encode_token(pages.continuation_token, "tenant"))
@@ -102,8 +112,20 @@ class TableGrantRepository:
         rows = [(grant_id_from_key(e["RowKey"]), e["TenantId"]) for e in next(pages, [])]
         with ThreadPoolExecutor(max_workers=8) as pool:
             found = list(pool.map(lambda row: self._get_or_none(*row), rows))
-        grants = [g for g in found if g is not None and (status is None or g.status is status)]
+        grants = [
+            g
+            for g in found
+            if g is not None
+            and (status is None or g.status is status)
+            and (requester_id is None or g.requester_id == requester_id)
+        ]
         return GrantPage(grants, _encode_token(pages.continuation_token, "all"))
+
+    def open_grants_of(self, tenant_id: str, requester_id: str) -> int:
+        """Grants of this requester in this tenant that have not ended (one partition, filtered by the service)."""
+        query = "PartitionKey eq @tenant and RequestedById eq @requester"
+        rows = self._grants.query_entities(query, parameters={"tenant": tenant_id, "requester": requester_id}, select=["Status"])
+        return sum(1 for row in rows if not Status(row["Status"]).is_final)
 
     def active_and_recently_ended(self, since: datetime) -> builtins.list[Grant]:
         """Active grants, and grants whose access ended since `since` (a scan: the daily drift check's read)."""
@@ -172,6 +194,7 @@ def _to_entity(grant: Grant) -> dict[str, Any]:
         "Notifications": json.dumps(request.notifications) if request.notifications is not None else None,
         "CreatedAt": grant.created_at,
         "RequestedBy": grant.requested_by,
+        "RequestedById": grant.requester_id,
         "History": json.dumps([_transition_json(t) for t in grant.history]),
         "RevokeRequestedAt": grant.revoke_requested_at,
         "RevokedAt": grant.revoked_at,
@@ -212,6 +235,7 @@ def _from_entity(entity: Any) -> Grant:
         progress=json.loads(entity.get("Progress") or "{}"),
         error=json.loads(error) if error else None,
         version=entity.metadata["etag"],
+        requester_id=str(entity.get("RequestedById") or ""),
     )
 
 

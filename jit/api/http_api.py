@@ -16,14 +16,18 @@ from pydantic import ValidationError as PydanticValidationError
 
 from jit import bootstrap
 from jit.api import problems
-from jit.api.caller import actor
+from jit.api.caller import caller as caller_of
 from jit.api.schemas import parse_grant_request
 from jit.api.views import grant_json
-from jit.domain.errors import FieldError, NotFound, ValidationFailed
+from jit.domain.caller import AppRole, Caller
+from jit.domain.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from jit.domain.grant import Grant, Status
 from jit.domain.ids import normalize_tenant
+from jit.domain.policy import Policy
+from jit.domain.policy_document import PolicyBody, policy_json
 from jit.domain.work import AuditEntry
 from jit.services.intake import IdempotencyClaim
+from jit.services.policies import DEFAULT_SCOPE
 from jit.services.progress import with_progress
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,25 @@ def _grant_answer(req: func.HttpRequest, grant: Grant, status: int | None = None
     return _json(grant_json(grant), status or (202 if pending else 200), headers)
 
 
+def _require(caller: Caller, *roles: AppRole) -> None:
+    if not caller.has(*roles):
+        raise Forbidden(f"this needs one of the app roles {', '.join(r.value for r in roles)}")
+
+
+def _visible(caller: Caller, grant: Grant) -> Grant:
+    """A requester sees its own grants; approvers and admins see all. Not allowed to see answers as not found."""
+    if grant.requester_id == caller.id or caller.has(AppRole.APPROVER, AppRole.ADMIN):
+        return grant
+    raise NotFound(f"grant {grant.id} not found")
+
+
+def _own_or_admin(caller: Caller, grant: Grant) -> Grant:
+    _visible(caller, grant)
+    if grant.requester_id != caller.id and not caller.is_admin:
+        raise Forbidden("only the requester or a Jit.Admin may do this")
+    return grant
+
+
 def _absolute(req: func.HttpRequest, path: str) -> str:
     parts = urlsplit(req.url)
     return f"{parts.scheme}://{parts.netloc}{path}" if parts.netloc else path
@@ -72,11 +95,11 @@ def _create(req: func.HttpRequest) -> func.HttpResponse:
     services = bootstrap.services()
     raw = req.get_body()
     _check_body(req, raw, services.settings.max_body_bytes)
-    claim = _idempotency_claim(req, raw)
+    caller = caller_of(req)
+    _require(caller, AppRole.REQUESTER, AppRole.ADMIN)
+    claim = _idempotency_claim(req, raw, caller)
     limits = services.settings.limits
-    submission = services.intake.submit(
-        lambda now: parse_grant_request(raw, now=now, limits=limits), actor=actor(req), claim=claim
-    )
+    submission = services.intake.submit(lambda now: parse_grant_request(raw, now=now, limits=limits), caller=caller, claim=claim)
     return _grant_answer(req, submission.grant, status=202)
 
 
@@ -88,7 +111,7 @@ def _check_body(req: func.HttpRequest, raw: bytes, limit: int) -> None:
         raise ValidationFailed([FieldError("body", f"must not exceed {limit} bytes")])
 
 
-def _idempotency_claim(req: func.HttpRequest, raw: bytes) -> IdempotencyClaim | None:
+def _idempotency_claim(req: func.HttpRequest, raw: bytes, caller: Caller) -> IdempotencyClaim | None:
     key = req.headers.get("Idempotency-Key")
     if key is None:
         return None
@@ -99,12 +122,12 @@ def _idempotency_claim(req: func.HttpRequest, raw: bytes) -> IdempotencyClaim | 
         canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
     except (ValueError, UnicodeDecodeError):
         canonical = raw
-    return IdempotencyClaim(scope=actor(req), key=key, fingerprint=hashlib.sha256(canonical).hexdigest())
+    return IdempotencyClaim(scope=caller.id, key=key, fingerprint=hashlib.sha256(canonical).hexdigest())
 
 
 @bp.route(route="jit/requests/{id}", methods=["GET"])
 def get_request(req: func.HttpRequest) -> func.HttpResponse:
-    return _answer(lambda: _grant_answer(req, bootstrap.services().grants.get(req.route_params["id"])))
+    return _answer(lambda: _grant_answer(req, _visible(caller_of(req), bootstrap.services().grants.get(req.route_params["id"]))))
 
 
 @bp.route(route="jit/requests", methods=["GET"])
@@ -131,8 +154,15 @@ def _list(req: func.HttpRequest) -> func.HttpResponse:
         errors.append(FieldError("top", "must be a whole number from 1 to 100"))
     if errors:
         raise ValidationFailed(errors)
+    caller = caller_of(req)
+    # A requester lists its own grants; approvers and admins list all.
+    own_only = None if caller.has(AppRole.APPROVER, AppRole.ADMIN) else caller.id
     page = bootstrap.services().grants.list(
-        tenant_id=tenant, status=status, top=int(top_text), continuation_token=params.get("continuationToken") or None
+        tenant_id=tenant,
+        status=status,
+        top=int(top_text),
+        continuation_token=params.get("continuationToken") or None,
+        requester_id=own_only,
     )
     body: dict[str, Any] = {"value": [grant_json(g) for g in page.grants], "continuationToken": page.continuation_token}
     if page.continuation_token:
@@ -154,7 +184,10 @@ def revoke_request(req: func.HttpRequest) -> func.HttpResponse:
 
 def _revoke(req: func.HttpRequest) -> func.HttpResponse:
     body = _parse(_RevokeBody, req.get_body())
-    grant = bootstrap.services().lifecycle.revoke(req.route_params["id"], actor=actor(req), reason=body.reason)
+    caller = caller_of(req)
+    services = bootstrap.services()
+    _own_or_admin(caller, services.grants.get(req.route_params["id"]))
+    grant = services.lifecycle.revoke(req.route_params["id"], actor=caller.actor, reason=body.reason)
     return _grant_answer(req, grant)
 
 
@@ -172,10 +205,12 @@ def extend_request(req: func.HttpRequest) -> func.HttpResponse:
 def _extend(req: func.HttpRequest) -> func.HttpResponse:
     body = _parse(_ExtendBody, req.get_body())
     services = bootstrap.services()
+    caller = caller_of(req)
+    _own_or_admin(caller, services.grants.get(req.route_params["id"]))
     grant = services.lifecycle.extend(
         req.route_params["id"],
         new_end=body.endDateTime,
-        actor=actor(req),
+        actor=caller.actor,
         reason=body.reason,
         max_duration=services.settings.limits.max_duration,
     )
@@ -191,6 +226,81 @@ def _parse(model: type[ModelT], raw: bytes) -> ModelT:
         ) from None
 
 
+class _DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
+
+
+@bp.route(route="jit/requests/{id}/approve", methods=["POST"])
+def approve_request(req: func.HttpRequest) -> func.HttpResponse:
+    return _answer(lambda: _decide(req, approve=True))
+
+
+@bp.route(route="jit/requests/{id}/deny", methods=["POST"])
+def deny_request(req: func.HttpRequest) -> func.HttpResponse:
+    return _answer(lambda: _decide(req, approve=False))
+
+
+def _decide(req: func.HttpRequest, *, approve: bool) -> func.HttpResponse:
+    body = _parse(_DecisionBody, req.get_body())
+    services = bootstrap.services()
+    caller = caller_of(req)
+    _visible(caller, services.grants.get(req.route_params["id"]))
+    grant = services.lifecycle.decide(
+        req.route_params["id"], approve=approve, caller=caller, comment=body.comment, policy_for=services.policies.effective
+    )
+    return _grant_answer(req, grant)
+
+
+@bp.route(route="jit/policies/{scope}", methods=["GET"])
+def get_policy(req: func.HttpRequest) -> func.HttpResponse:
+    return _answer(lambda: _get_policy(req))
+
+
+def _policy_scope(req: func.HttpRequest) -> str:
+    scope = req.route_params["scope"]
+    if scope.lower() == DEFAULT_SCOPE:
+        return DEFAULT_SCOPE
+    tenant = normalize_tenant(scope)
+    if tenant is None:
+        raise ValidationFailed([FieldError("scope", "must be 'default', a tenant GUID or its initial domain")])
+    return tenant
+
+
+def _get_policy(req: func.HttpRequest) -> func.HttpResponse:
+    services = bootstrap.services()
+    _require(caller_of(req), AppRole.REQUESTER, AppRole.APPROVER, AppRole.ADMIN)
+    scope = _policy_scope(req)
+    # The policy in force for this scope: its own, else the default one, else the built-in default.
+    policy = services.policies.for_scope(scope) or (services.policies.effective(scope) if scope != DEFAULT_SCOPE else None)
+    policy = policy or Policy()
+    return _json(policy_json(policy), headers={"ETag": f'"{policy.version}"'})
+
+
+@bp.route(route="jit/policies/{scope}", methods=["PUT"])
+def put_policy(req: func.HttpRequest) -> func.HttpResponse:
+    return _answer(lambda: _put_policy(req))
+
+
+def _put_policy(req: func.HttpRequest) -> func.HttpResponse:
+    services = bootstrap.services()
+    caller = caller_of(req)
+    _require(caller, AppRole.ADMIN)
+    scope = _policy_scope(req)
+    body = _parse(PolicyBody, req.get_body())
+    expected = None
+    if_match = (req.headers.get("If-Match") or "").strip().strip('"')
+    if if_match:
+        if not if_match.isdigit():
+            raise ValidationFailed([FieldError("If-Match", "must be the policy's version, as its ETag gave it")])
+        expected = int(if_match)
+    policy = services.policies.save(scope, body, by=caller.actor, at=services.clock.now(), expected_version=expected)
+    services.audit.append(
+        AuditEntry(services.clock.now(), scope, "", caller.actor, "policy.updated", detail=f"version {policy.version}")
+    )
+    return _json(policy_json(policy), headers={"ETag": f'"{policy.version}"'})
+
+
 @bp.route(route="jit/requests/{id}/credentials", methods=["GET"])
 def get_credentials(req: func.HttpRequest) -> func.HttpResponse:
     return _answer(lambda: _credentials(req))
@@ -199,7 +309,11 @@ def get_credentials(req: func.HttpRequest) -> func.HttpResponse:
 def _credentials(req: func.HttpRequest) -> func.HttpResponse:
     """The grant's Temporary Access Pass, exactly once: it is erased as it is handed out."""
     services = bootstrap.services()
-    grant = services.grants.get(req.route_params["id"])
+    caller = caller_of(req)
+    grant = _visible(caller, services.grants.get(req.route_params["id"]))
+    if grant.requester_id != caller.id:
+        # The pass belongs to whoever asked for it; nobody else, admins included, may take it.
+        raise Forbidden("only the requester may retrieve a grant's Temporary Access Pass")
     if not grant.request.tap.enabled:
         raise NotFound(f"grant {grant.id} has no Temporary Access Pass")
     tap = grant.progress.get("tap") or {}
@@ -217,7 +331,7 @@ def _credentials(req: func.HttpRequest) -> func.HttpResponse:
     if taken is None:
         return problems.problem(410, "gone", "Gone", f"the TAP of grant {grant.id} was already retrieved or has expired")
     value, expires_at = taken
-    who = actor(req)
+    who = caller.actor
     services.grants.update(
         grant.id,
         lambda g: with_progress(g, tap={**(g.progress.get("tap") or {}), "retrievedAt": now.isoformat(), "retrievedBy": who}),
@@ -258,6 +372,7 @@ def list_drift(req: func.HttpRequest) -> func.HttpResponse:
 def _drift(req: func.HttpRequest) -> func.HttpResponse:
     """Findings of the drift check, newest first (default: the last 7 days)."""
     services = bootstrap.services()
+    _require(caller_of(req), AppRole.APPROVER, AppRole.ADMIN)
     errors: list[FieldError] = []
     tenant = None
     if req.params.get("tenantId"):

@@ -8,7 +8,17 @@ from typing import Any
 
 import azure.functions as func
 
-from jit.domain.errors import ConcurrencyConflict, Conflict, FieldError, JitError, NotFound, ValidationFailed
+from jit.domain.errors import (
+    ConcurrencyConflict,
+    Conflict,
+    FieldError,
+    Forbidden,
+    JitError,
+    NotFound,
+    PolicyDenied,
+    Unauthenticated,
+    ValidationFailed,
+)
 from jit.services.directory import Denied, DirectoryError, NotFoundInDirectory, Throttled
 
 log = logging.getLogger(__name__)
@@ -28,7 +38,9 @@ def problem(
     headers: dict[str, str] | None = None,
 ) -> func.HttpResponse:
     body: dict[str, Any] = {"type": PROBLEM_BASE + kind, "title": title, "status": status, "detail": detail}
-    if errors:
+    if errors and kind == "policy":
+        body["errors"] = [{"rule": e.field, "detail": e.message} for e in errors]
+    elif errors:
         body["errors"] = [{"field": e.field, "pointer": "#/" + e.field.replace(".", "/"), "detail": e.message} for e in errors]
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype=_MEDIA_TYPE, headers=headers)
 
@@ -42,6 +54,13 @@ def from_error(error: Exception) -> func.HttpResponse:
     """The answer for an error a handler let through. Unexpected errors say nothing about internals."""
     if isinstance(error, ValidationFailed):
         return invalid(error.errors)
+    if isinstance(error, PolicyDenied):
+        body_errors = [FieldError(rule, message) for rule, message in error.violations]
+        return problem(403, "policy", "The request is outside the policy", str(error), errors=body_errors)
+    if isinstance(error, Forbidden):
+        return problem(403, "forbidden", "Forbidden", str(error))
+    if isinstance(error, Unauthenticated):
+        return problem(401, "unauthenticated", "Unauthenticated", str(error))
     if isinstance(error, NotFound):
         return problem(404, "not-found", "Not found", str(error))
     if isinstance(error, Conflict):

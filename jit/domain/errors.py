@@ -39,3 +39,19 @@ class IllegalTransition(Conflict):
 
 class ConcurrencyConflict(JitError):
     """Someone else kept changing the record; the update gave up after several re-reads."""
+
+
+class Unauthenticated(JitError):
+    """The caller could not be identified (a malformed principal)."""
+
+
+class Forbidden(JitError):
+    """The caller is known but its app roles do not allow this."""
+
+
+class PolicyDenied(JitError):
+    """The request is outside the tenant's policy; `violations` name the rules."""
+
+    def __init__(self, violations: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{rule}: {message}" for rule, message in violations))
+        self.violations = violations

@@ -81,6 +81,8 @@ class Grant:
     progress: dict[str, Any] = field(default_factory=dict)
     error: dict[str, str] | None = None
     version: str | None = None
+    # The requester's principal id: who may see the grant, and who may never approve it.
+    requester_id: str = ""
 
     @property
     def tenant_id(self) -> str:
@@ -91,7 +93,9 @@ class Grant:
         return self.history[-1].at if self.history else self.created_at
 
     @classmethod
-    def open(cls, grant_id: str, request: GrantRequest, *, now: datetime, actor: str, needs_approval: bool) -> Grant:
+    def open(
+        cls, grant_id: str, request: GrantRequest, *, now: datetime, actor: str, needs_approval: bool, requester_id: str = ""
+    ) -> Grant:
         """The grant a new request starts as: awaiting approval, or scheduled for its start."""
         first = Status.AWAITING_APPROVAL if needs_approval else Status.SCHEDULED
         return cls(
@@ -101,6 +105,7 @@ class Grant:
             created_at=now,
             requested_by=actor,
             history=(Transition(None, first, now, actor, "requested"),),
+            requester_id=requester_id,
         )
 
     def can_move_to(self, target: Status) -> bool:

@@ -10,6 +10,8 @@ from enum import StrEnum
 class Step(StrEnum):
     PROVISION = "provision"
     EXPIRE = "expire"
+    # A request still awaiting approval when this falls due is denied.
+    APPROVAL_TIMEOUT = "approval-timeout"
 
 
 @dataclass(frozen=True)

@@ -6,19 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from jit.domain.caller import Caller
 from jit.domain.clock import Clock
 from jit.domain.errors import Conflict, NotFound
-from jit.domain.grant import Grant
+from jit.domain.grant import Grant, Status
 from jit.domain.ids import new_grant_id
 from jit.domain.request import GrantRequest
 from jit.domain.work import ScheduleItem, Step, WorkItem
 from jit.services.audit import record_new_transitions
+from jit.services.lifecycle import MAX_MESSAGE_DELAY, PROVISION_GRACE
+from jit.services.policies import Policies, enforce
 from jit.services.ports import AuditLog, GrantRepository, IdempotencyRecord, IdempotencyStore, ScheduleIndex, WorkQueue
-
-# Azure queues hide a message for at most 7 days; later starts are left to the sweep alone.
-MAX_MESSAGE_DELAY = timedelta(days=7) - timedelta(minutes=1)
-# When a message was sent, the sweep only steps in if the message has not done its work by then.
-SAFETY_NET_GRACE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -45,9 +43,11 @@ class Intake:
     idempotency: IdempotencyStore
     clock: Clock
     idempotency_ttl: timedelta
+    policies: Policies
+    approval_timeout: timedelta = timedelta(hours=4)
 
     def submit(
-        self, build: Callable[[datetime], GrantRequest], *, actor: str, claim: IdempotencyClaim | None = None
+        self, build: Callable[[datetime], GrantRequest], *, caller: Caller, claim: IdempotencyClaim | None = None
     ) -> Submission:
         """Validate a request (`build` raises ValidationFailed), store it as a new grant and queue its provisioning.
 
@@ -64,6 +64,11 @@ class Intake:
                 if replay is not None:
                     return replay
         request = build(now)
+        policy = self.policies.effective(request.tenant_id)
+        open_grants = (
+            self.grants.open_grants_of(request.tenant_id, caller.id) if policy.max_concurrent_grants_per_user is not None else 0
+        )
+        enforce(policy, request, open_grants_of_requester=open_grants)  # PolicyDenied: nothing written
         grant_id = new_grant_id(now)
         if claim is not None:
             mine = IdempotencyRecord(claim.fingerprint, grant_id, request.tenant_id)
@@ -73,8 +78,25 @@ class Intake:
                 if replay is not None:
                     return replay
                 grant_id = stored.grant_id  # the first attempt died before storing its grant: finish it
-        grant = Grant.open(grant_id, request, now=now, actor=actor, needs_approval=False)
+        grant = Grant.open(
+            grant_id,
+            request,
+            now=now,
+            actor=caller.actor,
+            needs_approval=policy.needs_approval(request.roles),
+            requester_id=caller.id,
+        )
+        if grant.status is Status.AWAITING_APPROVAL:
+            return Submission(self._store_awaiting_approval(grant, now), created=True)
         return Submission(self._store_and_schedule(grant, now), created=True)
+
+    def _store_awaiting_approval(self, grant: Grant, now: datetime) -> Grant:
+        """No message: nothing happens until an approver decides, or the wait times out (then it is denied)."""
+        work = WorkItem(grant.tenant_id, grant.id, Step.APPROVAL_TIMEOUT)
+        self.schedule.put(ScheduleItem(due=now + self.approval_timeout, work=work))
+        stored = self.grants.add(grant)
+        record_new_transitions(self.audit, None, stored)
+        return stored
 
     def _replay(self, seen: IdempotencyRecord, claim: IdempotencyClaim) -> Submission | None:
         if seen.fingerprint != claim.fingerprint:
@@ -89,7 +111,7 @@ class Intake:
         delay = max(start - now, timedelta(0))
         send_now = delay <= MAX_MESSAGE_DELAY
         work = WorkItem(grant.tenant_id, grant.id, Step.PROVISION)
-        self.schedule.put(ScheduleItem(due=start + SAFETY_NET_GRACE if send_now else start, work=work))
+        self.schedule.put(ScheduleItem(due=start + PROVISION_GRACE if send_now else start, work=work))
         stored = self.grants.add(grant)
         record_new_transitions(self.audit, None, stored)
         if send_now:

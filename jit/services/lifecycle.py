@@ -9,11 +9,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from jit.domain.caller import AppRole, Caller
 from jit.domain.clock import Clock
-from jit.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
+from jit.domain.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from jit.domain.grant import Grant, Status
+from jit.domain.policy import Policy
 from jit.domain.work import AuditEntry, ScheduleItem, Step, WorkItem
 from jit.services.audit import record_new_transitions
+from jit.services.audited_directory import working_on
+from jit.services.policies import enforce
 from jit.services.ports import AuditLog, GrantRepository, ScheduleIndex, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -23,6 +27,7 @@ SYSTEM = "system"
 MAX_MESSAGE_DELAY = timedelta(days=7) - timedelta(minutes=1)
 # When a message was sent for an end, the sweep only steps in if the message has not done its work by then.
 END_GRACE = timedelta(minutes=1)
+PROVISION_GRACE = timedelta(minutes=2)
 # A schedule entry whose grant never appeared (intake died between the two writes) is dropped after this long.
 ORPHAN_AFTER = timedelta(minutes=10)
 
@@ -75,6 +80,8 @@ class Lifecycle:
             return None
         if item.step is Step.PROVISION:
             return await self._provision(grant)
+        if item.step is Step.APPROVAL_TIMEOUT:
+            return await asyncio.to_thread(self.time_out_approval, grant.id, grant.tenant_id)
         return await self._expire(grant)
 
     async def _provision(self, grant: Grant) -> Grant:
@@ -88,7 +95,8 @@ class Lifecycle:
 
             grant = await asyncio.to_thread(self.transition, grant.id, start, grant.tenant_id)
         if grant.status is Status.PROVISIONING and self.provisioner is not None:
-            return await self.provisioner(grant)
+            with working_on(grant.tenant_id, grant.id):
+                return await self.provisioner(grant)
         return grant
 
     async def _expire(self, grant: Grant) -> Grant:
@@ -102,7 +110,8 @@ class Lifecycle:
 
             grant = await asyncio.to_thread(self.transition, grant.id, end, grant.tenant_id)
         if grant.status is Status.EXPIRING and self.expirer is not None:
-            return await self.expirer(grant)
+            with working_on(grant.tenant_id, grant.id):
+                return await self.expirer(grant)
         return grant
 
     def revoke(self, grant_id: str, *, actor: str, reason: str) -> Grant:
@@ -123,6 +132,46 @@ class Lifecycle:
             self.schedule.put(ScheduleItem(due=now + timedelta(minutes=1), work=work))
             self.queue.send(work)
         return grant
+
+    def decide(self, grant_id: str, *, approve: bool, caller: Caller, comment: str, policy_for: Callable[[str], Policy]) -> Grant:
+        """An approver's decision. The requester can never approve (nor deny) its own grant, and the policy is
+        checked again: a request the policy no longer allows cannot be approved."""
+        if not caller.has(AppRole.APPROVER, AppRole.ADMIN):
+            raise Forbidden("approving or denying needs the Jit.Approver or Jit.Admin app role")
+        now = self.clock.now()
+
+        def decision(grant: Grant) -> Grant:
+            if grant.status is not Status.AWAITING_APPROVAL:
+                raise Conflict(f"grant {grant.id} is {grant.status.value}, not AwaitingApproval")
+            if grant.requester_id == caller.id:
+                raise Forbidden("the requester of a grant can not decide on it")
+            if not approve:
+                return grant.move_to(Status.DENIED, at=now, actor=caller.actor, reason=comment or "denied")
+            if grant.request.end <= now:
+                raise Conflict(f"grant {grant.id} ended at {grant.request.end.isoformat()} before it was approved")
+            enforce(policy_for(grant.tenant_id), grant.request)
+            return grant.move_to(Status.SCHEDULED, at=now, actor=caller.actor, reason=comment or "approved")
+
+        grant = self.transition(grant_id, decision)
+        if grant.status is Status.SCHEDULED:
+            work = WorkItem(grant.tenant_id, grant.id, Step.PROVISION)
+            delay = max(grant.request.start - now, timedelta(0))
+            if delay <= MAX_MESSAGE_DELAY:
+                self.schedule.put(ScheduleItem(due=grant.request.start + PROVISION_GRACE, work=work))
+                self.queue.send(work, visible_after=delay)
+            else:
+                self.schedule.put(ScheduleItem(due=grant.request.start, work=work))
+        return grant
+
+    def time_out_approval(self, grant_id: str, tenant_id: str | None = None) -> Grant:
+        now = self.clock.now()
+
+        def deny(grant: Grant) -> Grant:
+            if grant.status is not Status.AWAITING_APPROVAL:
+                return grant
+            return grant.move_to(Status.DENIED, at=now, actor=SYSTEM, reason="no decision before the approval timeout")
+
+        return self.transition(grant_id, deny, tenant_id)
 
     def extend(self, grant_id: str, *, new_end: datetime, actor: str, reason: str, max_duration: timedelta) -> Grant:
         """Move a grant's end (later, or earlier but still in the future), within the maximum duration."""
@@ -190,4 +239,6 @@ class Lifecycle:
 def _still_needed(grant: Grant, step: Step, now: datetime) -> bool:
     if step is Step.PROVISION:
         return grant.status in (Status.SCHEDULED, Status.PROVISIONING)
+    if step is Step.APPROVAL_TIMEOUT:
+        return grant.status is Status.AWAITING_APPROVAL
     return grant.status is Status.EXPIRING or grant.is_due_to_end(now)

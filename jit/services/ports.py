@@ -28,8 +28,19 @@ class GrantRepository(Protocol):
         """Apply `change` to the latest version and store it only if nobody changed it meanwhile, re-reading and
         re-applying on a lost race. `change` returning its argument unchanged stores nothing."""
 
-    def list(self, *, tenant_id: str | None, status: Status | None, top: int, continuation_token: str | None) -> GrantPage:
-        """Newest first."""
+    def list(
+        self,
+        *,
+        tenant_id: str | None,
+        status: Status | None,
+        top: int,
+        continuation_token: str | None,
+        requester_id: str | None = None,
+    ) -> GrantPage:
+        """Newest first; only the requester's own when `requester_id` is given."""
+
+    def open_grants_of(self, tenant_id: str, requester_id: str) -> int:
+        """How many of the requester's grants in the tenant have not ended."""
 
 
 class ScheduleIndex(Protocol):

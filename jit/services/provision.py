@@ -21,6 +21,7 @@ from jit.domain.accounts import generated_upn, is_marked_for, mail_nickname, mar
 from jit.domain.clock import Clock
 from jit.domain.errors import IllegalTransition
 from jit.domain.grant import Grant, Status
+from jit.domain.policy import role_key
 from jit.domain.request import UserKind
 from jit.domain.work import ScheduleItem, Step, WorkItem
 from jit.services import access, progress
@@ -36,6 +37,7 @@ from jit.services.directory import (
     DirectoryUser,
     NewUser,
     NotFoundInDirectory,
+    RoleDefinition,
     TapPolicy,
     TenantInfo,
     Write,
@@ -43,6 +45,7 @@ from jit.services.directory import (
 )
 from jit.services.leases import Lease, LeaseHeld
 from jit.services.lifecycle import END_GRACE, MAX_MESSAGE_DELAY
+from jit.services.policies import Policies
 from jit.services.ports import AuditLog, GrantRepository, ScheduleIndex, TapVault, WorkQueue
 from jit.services.retrying import RetryPolicy
 from jit.services.roles import RoleCatalog
@@ -92,6 +95,7 @@ class ProvisioningSaga:
     roles: RoleCatalog = field(default_factory=RoleCatalog)
     lease: timedelta = timedelta(minutes=5)
     deadline: timedelta = timedelta(hours=1)
+    policies: Policies | None = None
 
     async def __call__(self, grant: Grant) -> Grant:
         lease = Lease(self.grants, self.audit, self.clock, Status.PROVISIONING, self.lease)
@@ -136,6 +140,7 @@ class ProvisioningSaga:
         resolution = await self.retry.run(self.roles.resolve, grant.tenant_id, directory, request.roles)
         if resolution.unknown:
             raise ProvisioningFailed("roles", "no such role in the tenant: " + ", ".join(resolution.unknown))
+        self._check_policy_again(grant, list(resolution.found.values()))
         if survey.missing_groups:
             raise ProvisioningFailed("groups", "no such group in the tenant: " + ", ".join(survey.missing_groups))
         tap_policy = survey.tap_policy
@@ -156,6 +161,23 @@ class ProvisioningSaga:
             groups=list(request.groups),
             tap_policy=tap_policy,
         )
+
+    def _check_policy_again(self, grant: Grant, roles: list[RoleDefinition]) -> None:
+        """Intake compared role names as written; now that the tenant's definitions are known, compare each role
+        by name and template id, so naming a role differently gets around neither an allow-list nor an approval."""
+        if self.policies is None:
+            return
+        policy = self.policies.effective(grant.tenant_id)
+        names = {r.id: (r.display_name, r.template_id) for r in roles}
+        if policy.allowed_roles:
+            allowed = {role_key(r) for r in policy.allowed_roles}
+            denied = [n for n, t in names.values() if role_key(n) not in allowed and role_key(t) not in allowed]
+            if denied:
+                raise ProvisioningFailed("policy", f"the policy does not allow {', '.join(denied)}")
+        approved = any(t.from_status is Status.AWAITING_APPROVAL and t.to_status is Status.SCHEDULED for t in grant.history)
+        gated = [n for n, t in names.values() if policy.needs_approval((n,)) or policy.needs_approval((t,))]
+        if gated and not approved:
+            raise ProvisioningFailed("policy", f"{', '.join(gated)} needs approval, and this grant was not approved")
 
     async def _ensure_user(self, directory: Directory, grant: Grant, plan: Plan, lease: Lease) -> Grant:
         user = progress.user_of(grant)

@@ -11,7 +11,7 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from jit.domain.grant import Status
-from tests.conftest import TENANT, Stack, body_of, valid_request
+from tests.conftest import TENANT, Stack, body_of, principal, valid_request
 
 
 def stored_rows(stack: Stack) -> dict[str, int]:
@@ -42,11 +42,12 @@ def test_post_stores_the_grant_enqueues_its_id_and_answers_202(stack: Stack) -> 
         "Grants": 1,
         "GrantIndex": 2,
         "Schedule": 1,
-        "Audit": 1,
+        "Audit": 2,  # the entry, and the head of the tenant's hash chain
         "Idempotency": 0,
         "Secrets": 0,
         "Drift": 0,
-    }  # index: the id, and the tenant
+        "Policies": 0,
+    }  # the index holds the id and the tenant
     # The message carries ids only: no name, no reason, no UPN.
     assert peek_messages(stack) == [{"tenantId": TENANT, "grantId": grant["id"], "step": "provision"}]
 
@@ -125,8 +126,8 @@ def test_idempotency_key_with_another_body_is_a_conflict(stack: Stack) -> None:
 
 
 def test_idempotency_keys_belong_to_their_caller(stack: Stack) -> None:
-    a = stack.post_request(valid_request(), headers={"Idempotency-Key": "k", "X-MS-CLIENT-PRINCIPAL-NAME": "alice@msp.com"})
-    b = stack.post_request(valid_request(), headers={"Idempotency-Key": "k", "X-MS-CLIENT-PRINCIPAL-NAME": "bob@msp.com"})
+    a = stack.post_request(valid_request(), headers={"Idempotency-Key": "k", **principal("alice@msp.com", "Jit.Requester")})
+    b = stack.post_request(valid_request(), headers={"Idempotency-Key": "k", **principal("bob@msp.com", "Jit.Requester")})
     assert body_of(a)["id"] != body_of(b)["id"]
     assert body_of(a)["requestedBy"] == "alice@msp.com"
 
@@ -149,7 +150,7 @@ def test_a_crashed_idempotent_attempt_is_finished_by_its_retry(stack: Stack) -> 
     fingerprint = __import__("hashlib").sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     orphan_id = "01JD0000000000000000000042"
     stack.services.intake.idempotency.claim(
-        "function-key",
+        "service:function-key",
         "crash-key",
         IdempotencyRecord(fingerprint, orphan_id, TENANT),
         now=stack.clock.now(),
@@ -259,7 +260,7 @@ def test_revoking_a_scheduled_grant_cancels_it(stack: Stack) -> None:
         "POST",
         f"/api/jit/requests/{grant['id']}/revoke",
         {"reason": "change postponed"},
-        headers={"X-MS-CLIENT-PRINCIPAL-NAME": "carol@msp.com"},
+        headers=principal("carol@msp.com", "Jit.Admin"),
     )
     assert response.status_code == 200
     revoked = body_of(response)

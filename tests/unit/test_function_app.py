@@ -28,6 +28,12 @@ EXPECTED = {
     "schedule_sweep": ("timerTrigger", None, None),
     "drift_check": ("timerTrigger", None, None),
     "list_drift": ("httpTrigger", "jit/drift", {"GET"}),
+    "read_audit": ("httpTrigger", "jit/audit", {"GET"}),
+    "approve_request": ("httpTrigger", "jit/requests/{id}/approve", {"POST"}),
+    "deny_request": ("httpTrigger", "jit/requests/{id}/deny", {"POST"}),
+    "get_policy": ("httpTrigger", "jit/policies/{scope}", {"GET"}),
+    "put_policy": ("httpTrigger", "jit/policies/{scope}", {"PUT"}),
+    "monthly_report": ("httpTrigger", "jit/reports/monthly", {"GET"}),
 }
 
 

@@ -19,6 +19,7 @@ from jit.adapters.policy_store import TablePolicyStore
 from jit.adapters.schedule_store import TableScheduleIndex
 from jit.adapters.storage import StorageAccount
 from jit.adapters.tap_vault import TableTapVault
+from jit.adapters.template_store import TableTemplateStore
 from jit.adapters.work_queue import StorageWorkQueue
 from jit.domain.clock import Clock, SystemClock
 from jit.services.audited_directory import AuditedDirectories
@@ -49,6 +50,7 @@ class Services:
     drift: DriftCheck
     drift_log: TableDriftLog
     policies: Policies
+    templates: TableTemplateStore
 
 
 def build(settings: Settings, clock: Clock | None = None, directory_provider: DirectoryProvider | None = None) -> Services:
@@ -111,7 +113,20 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
         retry=RetryPolicy(budget_seconds=settings.graph_retry_budget.total_seconds()),
     )
     return Services(
-        settings, storage, grants, audit, intake, lifecycle, directories, roles, vault, clock, drift, drift_log, policies
+        settings,
+        storage,
+        grants,
+        audit,
+        intake,
+        lifecycle,
+        directories,
+        roles,
+        vault,
+        clock,
+        drift,
+        drift_log,
+        policies,
+        TableTemplateStore(storage.table(settings.templates_table)),
     )
 
 

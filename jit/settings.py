@@ -134,6 +134,10 @@ class Settings:
         return f"{self.table_prefix}Idempotency"
 
     @property
+    def templates_table(self) -> str:
+        return f"{self.table_prefix}Templates"
+
+    @property
     def policies_table(self) -> str:
         return f"{self.table_prefix}Policies"
 

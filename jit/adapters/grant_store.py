@@ -192,6 +192,7 @@ def _to_entity(grant: Grant) -> dict[str, Any]:
         "TemporaryAccessPass": json.dumps(_tap_json(request.tap)),
         "ExpirationActions": json.dumps([a.value for a in request.expiration_actions]),
         "Notifications": json.dumps(request.notifications) if request.notifications is not None else None,
+        "TemplateName": request.template_name,
         "CreatedAt": grant.created_at,
         "RequestedBy": grant.requested_by,
         "RequestedById": grant.requester_id,
@@ -219,6 +220,7 @@ def _from_entity(entity: Any) -> Grant:
         tap=TapSettings(tap["enabled"], tap["lifetimeInMinutes"], tap["isUsableOnce"]),
         expiration_actions=tuple(ExpirationAction(a) for a in json.loads(entity["ExpirationActions"])),
         notifications=json.loads(notifications) if notifications else None,
+        template_name=entity.get("TemplateName"),
     )
     revoke_at = entity.get("RevokeRequestedAt")
     revoked_at = entity.get("RevokedAt")

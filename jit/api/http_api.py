@@ -11,13 +11,13 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from jit import bootstrap
 from jit.api import problems
 from jit.api.caller import caller as caller_of
-from jit.api.schemas import parse_grant_request
+from jit.api.schemas import TemplateBody, TemplateName, parse_grant_request
 from jit.api.views import grant_json
 from jit.domain.caller import AppRole, Caller
 from jit.domain.errors import FieldError, Forbidden, NotFound, ValidationFailed
@@ -27,6 +27,7 @@ from jit.domain.policy import Policy
 from jit.domain.policy_document import PolicyBody, policy_json
 from jit.domain.work import AuditEntry
 from jit.services.intake import IdempotencyClaim
+from jit.services import templates
 from jit.services.policies import DEFAULT_SCOPE
 from jit.services.progress import with_progress
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 bp = func.Blueprint()
 ModelT = TypeVar("ModelT", bound=BaseModel)
+TEMPLATE_NAME: TypeAdapter[str] = TypeAdapter(TemplateName)
 
 _JSON = "application/json"
 _MAX_IDEMPOTENCY_KEY = 255
@@ -99,8 +101,22 @@ def _create(req: func.HttpRequest) -> func.HttpResponse:
     _require(caller, AppRole.REQUESTER, AppRole.ADMIN)
     claim = _idempotency_claim(req, raw, caller)
     limits = services.settings.limits
-    submission = services.intake.submit(lambda now: parse_grant_request(raw, now=now, limits=limits), caller=caller, claim=claim)
+    request_raw = _with_template(raw, services)
+    submission = services.intake.submit(
+        lambda now: parse_grant_request(request_raw, now=now, limits=limits), caller=caller, claim=claim
+    )
     return _grant_answer(req, submission.grant, status=202)
+
+
+def _with_template(raw: bytes, services: bootstrap.Services) -> bytes:
+    """The body with its template applied (the request's own fields win); as given when it names none."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return raw  # the schema reports it
+    tenant = normalize_tenant(body["tenantId"]) if isinstance(body, dict) and isinstance(body.get("tenantId"), str) else None
+    expanded = templates.expand(services.templates, body, tenant)
+    return raw if expanded is body else json.dumps(expanded).encode()
 
 
 def _check_body(req: func.HttpRequest, raw: bytes, limit: int) -> None:
@@ -299,6 +315,81 @@ def _put_policy(req: func.HttpRequest) -> func.HttpResponse:
         AuditEntry(services.clock.now(), scope, "", caller.actor, "policy.updated", detail=f"version {policy.version}")
     )
     return _json(policy_json(policy), headers={"ETag": f'"{policy.version}"'})
+
+
+def _template_scope(req: func.HttpRequest) -> str:
+    given = req.params.get("tenantId")
+    if not given:
+        return templates.GLOBAL
+    tenant = normalize_tenant(given)
+    if tenant is None:
+        raise ValidationFailed([FieldError("tenantId", "must be the tenant's GUID or its initial domain")])
+    return tenant
+
+
+def _template_name(req: func.HttpRequest) -> str:
+    name = str(req.route_params["name"])
+    try:
+        TEMPLATE_NAME.validate_python(name)
+    except PydanticValidationError:
+        raise ValidationFailed([FieldError("name", "letters, digits, space, '.', '_' or '-', at most 64")]) from None
+    return name
+
+
+@bp.route(route="jit/templates", methods=["GET"])
+def list_templates(req: func.HttpRequest) -> func.HttpResponse:
+    def answer() -> func.HttpResponse:
+        services = bootstrap.services()
+        _require(caller_of(req), AppRole.REQUESTER, AppRole.APPROVER, AppRole.ADMIN)
+        scope = _template_scope(req)
+        scopes = [templates.GLOBAL] if scope == templates.GLOBAL else [scope, templates.GLOBAL]
+        return _json({"value": services.templates.list(scopes)})
+
+    return _answer(answer)
+
+
+@bp.route(route="jit/templates/{name}", methods=["GET"])
+def get_template(req: func.HttpRequest) -> func.HttpResponse:
+    def answer() -> func.HttpResponse:
+        services = bootstrap.services()
+        _require(caller_of(req), AppRole.REQUESTER, AppRole.APPROVER, AppRole.ADMIN)
+        found = services.templates.get(_template_scope(req), _template_name(req))
+        if found is None:
+            raise NotFound(f"no template {req.route_params['name']}")
+        return _json(found)
+
+    return _answer(answer)
+
+
+@bp.route(route="jit/templates/{name}", methods=["PUT"])
+def put_template(req: func.HttpRequest) -> func.HttpResponse:
+    def answer() -> func.HttpResponse:
+        services = bootstrap.services()
+        caller = caller_of(req)
+        _require(caller, AppRole.ADMIN)
+        scope, name = _template_scope(req), _template_name(req)
+        body = _parse(TemplateBody, req.get_body())
+        document = body.model_dump(mode="json", exclude_none=True)
+        created = services.templates.put(scope, name, document, by=caller.actor, at=services.clock.now())
+        services.audit.append(AuditEntry(services.clock.now(), scope, "", caller.actor, "template.saved", detail=name))
+        return _json({"name": name, "scope": scope, **document}, 201 if created else 200)
+
+    return _answer(answer)
+
+
+@bp.route(route="jit/templates/{name}", methods=["DELETE"])
+def delete_template(req: func.HttpRequest) -> func.HttpResponse:
+    def answer() -> func.HttpResponse:
+        services = bootstrap.services()
+        caller = caller_of(req)
+        _require(caller, AppRole.ADMIN)
+        scope, name = _template_scope(req), _template_name(req)
+        if not services.templates.delete(scope, name):
+            raise NotFound(f"no template {name}")
+        services.audit.append(AuditEntry(services.clock.now(), scope, "", caller.actor, "template.deleted", detail=name))
+        return func.HttpResponse(status_code=204)
+
+    return _answer(answer)
 
 
 @bp.route(route="jit/requests/{id}/credentials", methods=["GET"])

@@ -7,14 +7,16 @@ configured limits are the domain's (`GrantRequest.create`). Both report errors b
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from jit.domain.errors import FieldError, ValidationFailed
 from jit.domain.ids import normalize_tenant
+from jit.domain.notification import Event
 from jit.domain.request import (
     ExpirationAction,
     GrantRequest,
@@ -35,6 +37,8 @@ _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-
 # Days, hours, minutes, seconds (or weeks) only: months and years have no fixed length.
 _DURATION = re.compile(r"^P(?:\d+W|(?=\d|T\d)(?:\d+D)?(?:T(?=\d)(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?)$")
 _TIMEDELTA = TypeAdapter(timedelta)
+_EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 T = TypeVar("T")
 
 Guid = Annotated[str, StringConstraints(pattern=_GUID)]
@@ -64,6 +68,19 @@ class TemporaryAccessPassBody(_Strict):
     isUsableOnce: bool = False
 
 
+class NotificationsBody(_Strict):
+    """Who hears about this grant, besides the defaults from settings."""
+
+    emails: Annotated[list[Annotated[str, StringConstraints(pattern=_EMAIL, max_length=254)]], Field(max_length=20)] = []
+    teamsWebhookUrls: Annotated[list[Annotated[str, StringConstraints(max_length=2048)]], Field(max_length=5)] = []
+    webhookUrls: Annotated[list[Annotated[str, StringConstraints(max_length=2048)]], Field(max_length=5)] = []
+    ticketNotes: bool = True
+    events: Annotated[list[Event], Field(max_length=len(Event))] | None = None
+
+
+TemplateName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")]
+
+
 class GrantRequestBody(_Strict):
     tenantId: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     user: Annotated[NewUserBody | ExistingUserBody, Field(discriminator="type")]
@@ -76,8 +93,27 @@ class GrantRequestBody(_Strict):
     ticketId: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
     temporaryAccessPass: TemporaryAccessPassBody | None = None
     expirationActions: Annotated[list[ExpirationAction], Field(min_length=1, max_length=4)] | None = None
-    # Reserved for the notifications feature; kept as given (bounded by the body size limit).
-    notifications: dict[str, Any] | None = None
+    notifications: NotificationsBody | None = None
+    templateName: TemplateName | None = None
+
+
+class TemplateBody(_Strict):
+    """A template: any request field but the tenant and the user, and a prefix for the reason."""
+
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    roles: Annotated[list[Text], Field(max_length=50)] | None = None
+    groups: Annotated[list[Guid], Field(max_length=50)] | None = None
+    duration: Annotated[str, StringConstraints(max_length=32)] | None = None
+    temporaryAccessPass: TemporaryAccessPassBody | None = None
+    expirationActions: Annotated[list[ExpirationAction], Field(min_length=1, max_length=4)] | None = None
+    notifications: NotificationsBody | None = None
+    reasonPrefix: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+
+    @model_validator(mode="after")
+    def duration_is_iso(self) -> TemplateBody:
+        if self.duration is not None and not _DURATION.match(self.duration):
+            raise ValueError("duration must be an ISO 8601 duration such as PT4H")
+        return self
 
 
 def parse_grant_request(raw: bytes, *, now: datetime, limits: RequestLimits) -> GrantRequest:
@@ -111,8 +147,24 @@ def parse_grant_request(raw: bytes, *, now: datetime, limits: RequestLimits) -> 
         expiration_actions=_unique(body.expirationActions, key=str)
         if body.expirationActions
         else default_expiration_actions(user),
-        notifications=body.notifications,
+        notifications=_notifications(body.notifications, errors_at="notifications"),
+        template_name=body.templateName,
     )
+
+
+def _notifications(given: NotificationsBody | None, *, errors_at: str) -> dict[str, Any] | None:
+    """The preferences as stored on the grant; webhook URLs must be https (plain http only on loopback)."""
+    if given is None:
+        return None
+    bad = [u for u in (*given.teamsWebhookUrls, *given.webhookUrls) if not _web_url(u)]
+    if bad:
+        raise ValidationFailed([FieldError(errors_at, f"webhook URLs must be https: {', '.join(bad)}")])
+    return given.model_dump(mode="json", exclude_defaults=True)
+
+
+def _web_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "https" and bool(parts.hostname) or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)
 
 
 def _user(body: GrantRequestBody, errors: list[FieldError]) -> UserSpec:

@@ -28,6 +28,7 @@ def grant_json(grant: Grant) -> dict[str, Any]:
         },
         "expirationActions": [a.value for a in request.expiration_actions],
         "notifications": request.notifications,
+        "templateName": request.template_name,
         "requestedBy": grant.requested_by,
         "createdDateTime": _iso(grant.created_at),
         "lastModifiedDateTime": _iso(grant.updated_at),

@@ -79,6 +79,7 @@ class GrantRequest:
     tap: TapSettings
     ticket_id: str | None = None
     notifications: dict[str, Any] | None = field(default=None, compare=False)
+    template_name: str | None = None
 
     @property
     def duration(self) -> timedelta:

@@ -138,11 +138,12 @@ class ProvisioningSaga:
         survey = await self.retry.run(directory.survey, list(request.groups), tap_policy=wants_tap)
         tenant = survey.tenant
         resolution = await self.retry.run(self.roles.resolve, grant.tenant_id, directory, request.roles)
+        origin = f" (from template {request.template_name})" if request.template_name else ""
         if resolution.unknown:
-            raise ProvisioningFailed("roles", "no such role in the tenant: " + ", ".join(resolution.unknown))
+            raise ProvisioningFailed("roles", "no such role in the tenant: " + ", ".join(resolution.unknown) + origin)
         self._check_policy_again(grant, list(resolution.found.values()))
         if survey.missing_groups:
-            raise ProvisioningFailed("groups", "no such group in the tenant: " + ", ".join(survey.missing_groups))
+            raise ProvisioningFailed("groups", "no such group in the tenant: " + ", ".join(survey.missing_groups) + origin)
         tap_policy = survey.tap_policy
         if tap_policy is not None and not tap_policy.enabled:
             raise ProvisioningFailed(

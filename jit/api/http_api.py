@@ -26,8 +26,8 @@ from jit.domain.ids import normalize_tenant
 from jit.domain.policy import Policy
 from jit.domain.policy_document import PolicyBody, policy_json
 from jit.domain.work import AuditEntry
-from jit.services.intake import IdempotencyClaim
 from jit.services import templates
+from jit.services.intake import IdempotencyClaim
 from jit.services.policies import DEFAULT_SCOPE
 from jit.services.progress import with_progress
 

@@ -7,9 +7,9 @@ configured limits are the domain's (`GrantRequest.create`). Both report errors b
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
 from pydantic import ValidationError as PydanticValidationError
@@ -164,7 +164,7 @@ def _notifications(given: NotificationsBody | None, *, errors_at: str) -> dict[s
 
 def _web_url(url: str) -> bool:
     parts = urlsplit(url)
-    return parts.scheme == "https" and bool(parts.hostname) or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)
+    return (parts.scheme == "https" and bool(parts.hostname)) or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)
 
 
 def _user(body: GrantRequestBody, errors: list[FieldError]) -> UserSpec:

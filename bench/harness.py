@@ -46,6 +46,7 @@ def bench_stack(**overrides: str) -> Iterator[BenchStack]:
             "AzureWebJobsStorage": endpoints.connection_string,
             "JIT_TABLE_PREFIX": f"B{unique}",
             "JIT_WORK_QUEUE": f"bench-{unique}",
+            "JIT_NOTIFY_QUEUE": f"bench-notify-{unique}",
             "JIT_SWEEP_SCHEDULE": "0 */1 * * * *",
             "JIT_DRIFT_SCHEDULE": "0 0 3 * * *",
             "GRAPH_BASE_URL": graph.base_url,

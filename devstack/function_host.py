@@ -74,6 +74,7 @@ class LocalFunctionHost:
         self.timers: dict[str, TimerFunction] = {}
         self.failures: list[tuple[str, BaseException]] = []
         self._created_queues: set[str] = set()
+        self.last_handled: dict[str, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
         host = json.loads((ROOT / "host.json").read_text())
@@ -165,6 +166,7 @@ class LocalFunctionHost:
         """Receive up to `limit` visible messages from every triggered queue and run their functions once each.
         Returns how many messages were handled (successfully or not)."""
         handled = 0
+        self.last_handled = {}
         for queue_name, function in self.queue_functions.items():
             client = queues.get_queue_client(
                 queue_name, message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=TextBase64DecodePolicy()
@@ -180,6 +182,7 @@ class LocalFunctionHost:
             pages = client.receive_messages(messages_per_page=batch, visibility_timeout=300).by_page()
             for message in next(pages, []):
                 handled += 1
+                self.last_handled[queue_name] = self.last_handled.get(queue_name, 0) + 1
                 self._run_queue_function(queues, client, function, message)
         return handled
 

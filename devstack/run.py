@@ -127,8 +127,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import function_app  # after the settings are in place, as the Functions host does
 
+    server = ThreadingHTTPServer((args.host, args.port), None)  # type: ignore[arg-type]
+    base = f"http://{args.host}:{server.server_address[1]}"
+    # Links in notifications point at this runner unless the settings say otherwise.
+    if not env.get("JIT_PUBLIC_BASE_URL"):
+        env["JIT_PUBLIC_BASE_URL"] = base
+    os.environ.update(env)
     host = LocalFunctionHost(function_app.app, env)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(host))
+    server.RequestHandlerClass = make_handler(host)
     stop = threading.Event()
     queues = QueueServiceClient.from_connection_string(endpoints.connection_string)
     threads = [
@@ -139,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     for thread in threads:
         thread.start()
 
-    base = f"http://{args.host}:{server.server_address[1]}"
     print(banner(base, env), flush=True)
     print(f"READY {base}", flush=True)
 

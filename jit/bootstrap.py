@@ -11,23 +11,27 @@ import threading
 from dataclasses import dataclass
 
 from jit.adapters.audit_store import TableAuditLog
+from jit.adapters.delivery_store import TableDeliveries
 from jit.adapters.drift_store import TableDriftLog
 from jit.adapters.grant_store import TableGrantRepository
 from jit.adapters.graph.clients import GraphDirectories
 from jit.adapters.idempotency_store import TableIdempotencyStore
+from jit.adapters.notify.channels import notification_channels
 from jit.adapters.policy_store import TablePolicyStore
 from jit.adapters.schedule_store import TableScheduleIndex
 from jit.adapters.storage import StorageAccount
 from jit.adapters.tap_vault import TableTapVault
 from jit.adapters.template_store import TableTemplateStore
-from jit.adapters.work_queue import StorageWorkQueue
+from jit.adapters.work_queue import StorageJsonQueue, StorageWorkQueue
 from jit.domain.clock import Clock, SystemClock
+from jit.domain.notification import Event
 from jit.services.audited_directory import AuditedDirectories
 from jit.services.directory import DirectoryProvider
 from jit.services.drift import DriftCheck
 from jit.services.expire import ExpirationSaga
 from jit.services.intake import Intake
 from jit.services.lifecycle import Lifecycle
+from jit.services.notify import NotificationDispatcher, NotifyDefaults, NotifyingAuditLog
 from jit.services.policies import Policies
 from jit.services.provision import ProvisioningSaga
 from jit.services.retrying import RetryPolicy
@@ -51,6 +55,8 @@ class Services:
     drift_log: TableDriftLog
     policies: Policies
     templates: TableTemplateStore
+    notifications: NotificationDispatcher
+    deliveries: TableDeliveries
 
 
 def build(settings: Settings, clock: Clock | None = None, directory_provider: DirectoryProvider | None = None) -> Services:
@@ -58,7 +64,10 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
     storage = StorageAccount(settings.storage)
     grants = TableGrantRepository(storage.table(settings.grants_table), storage.table(settings.grant_index_table))
     schedule = TableScheduleIndex(storage.table(settings.schedule_table))
-    audit = TableAuditLog(storage.table(settings.audit_table))
+    audit_store = TableAuditLog(storage.table(settings.audit_table))
+    notify_queue = StorageJsonQueue(storage.queue(settings.notify.queue))
+    # Every grant transition is audited, and the audit announces the ones people should hear about.
+    audit = NotifyingAuditLog(audit_store, notify_queue)
     queue = StorageWorkQueue(storage.queue(settings.work_queue))
     policies = Policies(TablePolicyStore(storage.table(settings.policies_table)))
     intake = Intake(
@@ -75,7 +84,8 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
     if settings.tap_keys is None:
         raise ConfigurationError("JIT_TAP_ENCRYPTION_KEY is not set (32 random bytes, base64): TAPs cannot be kept safely")
     vault = TableTapVault(storage.table(settings.secrets_table), settings.tap_keys)
-    directories = AuditedDirectories(directory_provider or GraphDirectories(settings.graph), audit, clock)
+    graph = directory_provider or GraphDirectories(settings.graph)
+    directories = AuditedDirectories(graph, audit, clock)
     roles = RoleCatalog()
     saga = ProvisioningSaga(
         grants=grants,
@@ -89,6 +99,7 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
         roles=roles,
         deadline=settings.provisioning_deadline,
         policies=policies,
+        expiring_lead=settings.notify.expiring_lead,
     )
     expirer = ExpirationSaga(
         grants=grants,
@@ -101,10 +112,37 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
         permanent_delete=settings.permanent_delete,
     )
     lifecycle = Lifecycle(
-        grants=grants, schedule=schedule, queue=queue, audit=audit, clock=clock, provisioner=saga, expirer=expirer
+        grants=grants,
+        schedule=schedule,
+        queue=queue,
+        audit=audit,
+        clock=clock,
+        provisioner=saga,
+        expirer=expirer,
+        notify_queue=notify_queue,
+    )
+    deliveries = TableDeliveries(storage.table(settings.deliveries_table), storage.table(settings.dead_letters_table))
+    notifications = NotificationDispatcher(
+        grants=grants,
+        channels=notification_channels(settings, graph),
+        deliveries=deliveries,
+        queue=notify_queue,
+        audit=audit_store,
+        clock=clock,
+        defaults=NotifyDefaults(
+            emails=settings.notify.emails,
+            teams_urls=settings.notify.teams_urls,
+            webhook_urls=settings.notify.webhook_urls,
+            events=frozenset(Event(e) for e in settings.notify.events) or frozenset(Event),
+            ticket_notes=settings.notify.psa.get("JIT_PSA_KIND", "none").lower() != "none",
+            expiring_lead=settings.notify.expiring_lead,
+            public_base_url=settings.notify.public_base_url,
+            retry_base=settings.notify.retry_base,
+        ),
     )
     drift_log = TableDriftLog(storage.table(settings.drift_table))
     drift = DriftCheck(
+        notify_queue=notify_queue,
         grants=grants,
         findings=drift_log,
         directories=directories,
@@ -116,7 +154,7 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
         settings,
         storage,
         grants,
-        audit,
+        audit_store,
         intake,
         lifecycle,
         directories,
@@ -127,6 +165,8 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
         drift_log,
         policies,
         TableTemplateStore(storage.table(settings.templates_table)),
+        notifications,
+        deliveries,
     )
 
 

@@ -93,6 +93,23 @@ class TapKeys:
 
 
 @dataclass(frozen=True)
+class NotifySettings:
+    queue: str
+    emails: tuple[str, ...]
+    teams_urls: tuple[str, ...]
+    webhook_urls: tuple[str, ...]
+    events: tuple[str, ...]
+    expiring_lead: timedelta
+    mailbox: str | None
+    mail_tenant: str | None
+    webhook_secret: str | None = field(repr=False)
+    public_base_url: str
+    retry_base: timedelta
+    # JIT_PSA_* settings as given (kind, base URL, credentials): the PSA adapter named by `JIT_PSA_KIND` reads them.
+    psa: dict[str, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     storage: StorageSettings
     table_prefix: str
@@ -111,6 +128,7 @@ class Settings:
     trust_client_principal: bool
     service_identity: str
     service_roles: tuple[str, ...]
+    notify: NotifySettings
     permanent_delete: bool
 
     @property
@@ -132,6 +150,14 @@ class Settings:
     @property
     def idempotency_table(self) -> str:
         return f"{self.table_prefix}Idempotency"
+
+    @property
+    def deliveries_table(self) -> str:
+        return f"{self.table_prefix}Deliveries"
+
+    @property
+    def dead_letters_table(self) -> str:
+        return f"{self.table_prefix}DeadLetters"
 
     @property
     def templates_table(self) -> str:
@@ -179,6 +205,7 @@ class Settings:
             trust_client_principal=reader.flag("JIT_TRUST_CLIENT_PRINCIPAL", default=False),
             service_identity=reader._get("JIT_SERVICE_IDENTITY", "function-key"),
             service_roles=reader.roles("JIT_SERVICE_ROLES", "Jit.Requester"),
+            notify=reader.notify(),
             permanent_delete=reader.flag("JIT_PERMANENT_DELETE", default=False),
         )
         if reader.problems:
@@ -236,6 +263,34 @@ class _Reader:
         if unknown:
             self.problems.append(f"{name} has unknown app roles {unknown}; known: {', '.join(known)}")
         return tuple(r for r in roles if r in known)
+
+    def listed(self, name: str) -> tuple[str, ...]:
+        return tuple(v.strip() for v in self._get(name, "").split(",") if v.strip())
+
+    def notify(self) -> NotifySettings:
+        events = self.listed("JIT_NOTIFY_EVENTS")
+        known = {"Requested", "AwaitingApproval", "Approved", "Denied", "Active", "ExpiringSoon", "Expired", "Revoked",
+                 "Failed", "DriftFound"}
+        if set(events) - known:
+            self.problems.append(f"JIT_NOTIFY_EVENTS has unknown events {sorted(set(events) - known)}")
+        psa = {k: v.strip() for k, v in self.env.items() if k.startswith("JIT_PSA_") and v.strip()}
+        kind = psa.get("JIT_PSA_KIND", "none").lower()
+        if kind not in ("none", "halopsa", "connectwise", "autotask"):
+            self.problems.append(f"JIT_PSA_KIND={kind!r} must be none, halopsa, connectwise or autotask")
+        return NotifySettings(
+            queue=self.matching("JIT_NOTIFY_QUEUE", "jit-notify", _QUEUE_NAME, "a valid Azure queue name"),
+            emails=self.listed("JIT_NOTIFY_EMAILS"),
+            teams_urls=self.listed("JIT_NOTIFY_TEAMS_WEBHOOK_URLS"),
+            webhook_urls=self.listed("JIT_NOTIFY_WEBHOOK_URLS"),
+            events=tuple(e for e in events if e in known),
+            expiring_lead=self.duration("JIT_NOTIFY_EXPIRING_LEAD", "PT15M"),
+            mailbox=self.optional("JIT_NOTIFY_MAILBOX"),
+            mail_tenant=self.optional("JIT_NOTIFY_MAIL_TENANT"),
+            webhook_secret=self.optional("JIT_WEBHOOK_SECRET"),
+            public_base_url=self._get("JIT_PUBLIC_BASE_URL", "").rstrip("/"),
+            retry_base=self.duration("JIT_NOTIFY_RETRY_BASE", "PT10S"),
+            psa=psa,
+        )
 
     def flag(self, name: str, *, default: bool) -> bool:
         value = self._get(name, str(default)).lower()

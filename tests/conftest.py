@@ -68,11 +68,12 @@ class Stack:
         return self.call("POST", "/api/jit/requests", body, headers)
 
     def drain(self, rounds: int = 20) -> int:
-        """Deliver queued messages until none is visible; returns how many were handled."""
+        """Deliver queued messages (work and notifications) until none is visible; returns how many work messages
+        were handled."""
         total = 0
         for _ in range(rounds):
             handled = self.host.deliver(self.queues)
-            total += handled
+            total += self.host.last_handled.get(self.env["JIT_WORK_QUEUE"], 0)
             if not handled:
                 break
         return total
@@ -92,6 +93,9 @@ def stack_env(endpoints: AzuriteEndpoints, graph_base_url: str, **overrides: str
         "AzureWebJobsStorage": endpoints.connection_string,
         "JIT_TABLE_PREFIX": f"T{unique}",
         "JIT_WORK_QUEUE": f"work-{unique}",
+        "JIT_NOTIFY_QUEUE": f"notify-{unique}",
+        "JIT_WEBHOOK_SECRET": "test-webhook-secret",
+        "JIT_PUBLIC_BASE_URL": "https://jit.example.com",
         "JIT_SWEEP_SCHEDULE": "0 */1 * * * *",
         "JIT_DRIFT_SCHEDULE": "0 0 3 * * *",
         "GRAPH_BASE_URL": graph_base_url,

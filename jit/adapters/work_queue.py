@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import timedelta
+from typing import Any
 
 from azure.storage.queue import QueueClient
 
@@ -19,6 +20,17 @@ class StorageWorkQueue:
         # Whole seconds, rounded up: a message visible a moment before its time would find nothing due yet.
         delay = math.ceil(max(visible_after.total_seconds(), 0))
         self._queue.send_message(encode(item), visibility_timeout=delay or None)
+
+
+class StorageJsonQueue:
+    """A queue of small JSON messages (the notification queue): ids and event names only."""
+
+    def __init__(self, queue: QueueClient) -> None:
+        self._queue = queue
+
+    def send_json(self, message: dict[str, Any], visible_after: timedelta = timedelta(0)) -> None:
+        delay = math.ceil(max(visible_after.total_seconds(), 0))
+        self._queue.send_message(json.dumps(message, separators=(",", ":")), visibility_timeout=delay or None)
 
 
 def encode(item: WorkItem) -> str:

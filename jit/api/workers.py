@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import azure.functions as func
@@ -30,3 +31,16 @@ async def grant_worker(msg: func.QueueMessage) -> None:
         msg.dequeue_count,
         grant.status.value if grant else "unknown grant",
     )
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="%JIT_NOTIFY_QUEUE%", connection="AzureWebJobsStorage")
+async def notification_worker(msg: func.QueueMessage) -> None:
+    try:
+        message = json.loads(msg.get_body().decode("utf-8"))
+        if not isinstance(message, dict) or "event" not in message or "tenantId" not in message:
+            raise ValueError("not a notification")
+    except (ValueError, UnicodeDecodeError):
+        log.error("dropped malformed notification message %s", msg.id)
+        return
+    # Failures are retried by the dispatcher itself (with back-off) and end in dead letters: the function succeeds.
+    await bootstrap.services().notifications.deliver(message)

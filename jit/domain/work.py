@@ -12,6 +12,8 @@ class Step(StrEnum):
     EXPIRE = "expire"
     # A request still awaiting approval when this falls due is denied.
     APPROVAL_TIMEOUT = "approval-timeout"
+    # Tell people an active grant ends soon (handled by the sweep itself: it only enqueues a notification).
+    EXPIRING_SOON = "expiring-soon"
 
 
 @dataclass(frozen=True)

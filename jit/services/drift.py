@@ -19,9 +19,11 @@ from jit.domain.accounts import MARKER_PREFIX, is_marked_for, random_password
 from jit.domain.clock import Clock
 from jit.domain.drift import DriftFinding, DriftKind
 from jit.domain.grant import Grant, Status
+from jit.domain.notification import Event
 from jit.domain.request import ExpirationAction
 from jit.services import access, progress
 from jit.services.directory import Directory, DirectoryError, DirectoryProvider, DirectoryUser, NotFoundInDirectory
+from jit.services.notify import NotifyQueue, announce
 from jit.services.retrying import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ class DriftCheck:
     clock: Clock
     lookback: timedelta = timedelta(days=7)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    notify_queue: NotifyQueue | None = None
 
     async def run(self) -> list[DriftFinding]:
         now = self.clock.now()
@@ -61,6 +64,10 @@ class DriftCheck:
             except DirectoryError as error:
                 log.error("drift check of tenant %s failed: %s", tenant, error.message)
         self.findings.record(found)
+        if self.notify_queue is not None:
+            for tenant in sorted({f.tenant_id for f in found}):
+                count = sum(1 for f in found if f.tenant_id == tenant)
+                announce(self.notify_queue, tenant, "", Event.DRIFT_FOUND, now, count=count)
         log.info("drift check: %d findings in %d tenants", len(found), len(by_tenant))
         return found
 

@@ -13,10 +13,12 @@ from jit.domain.caller import AppRole, Caller
 from jit.domain.clock import Clock
 from jit.domain.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from jit.domain.grant import Grant, Status
+from jit.domain.notification import Event
 from jit.domain.policy import Policy
 from jit.domain.work import AuditEntry, ScheduleItem, Step, WorkItem
 from jit.services.audit import record_new_transitions
 from jit.services.audited_directory import working_on
+from jit.services.notify import NotifyQueue, announce
 from jit.services.policies import enforce
 from jit.services.ports import AuditLog, GrantRepository, ScheduleIndex, WorkQueue
 
@@ -58,6 +60,7 @@ class Lifecycle:
     clock: Clock
     provisioner: Provisioner | None = None
     expirer: Expirer | None = None
+    notify_queue: NotifyQueue | None = None
 
     def transition(self, grant_id: str, change: Callable[[Grant], Grant], tenant_id: str | None = None) -> Grant:
         """Update a grant under optimistic concurrency and audit every transition the change made."""
@@ -206,6 +209,17 @@ class Lifecycle:
                 self.schedule.put(ScheduleItem(due=new_end, work=work))
         return grant
 
+    def _expiring_soon(self, item: ScheduleItem, now: datetime) -> int:
+        """Announce that an active grant ends soon, once; the wake-up is removed either way."""
+        try:
+            grant = self.grants.get(item.work.grant_id, item.work.tenant_id)
+        except NotFound:
+            grant = None
+        if grant is not None and grant.status is Status.ACTIVE and grant.request.end > now and self.notify_queue is not None:
+            announce(self.notify_queue, grant.tenant_id, grant.id, Event.EXPIRING_SOON, now)
+        self.schedule.remove(item)
+        return 1
+
     def sweep(self, limit: int = 500) -> SweepResult:
         """Enqueue every due item whose work is still undone and push its wake-up back; drop the rest.
 
@@ -215,6 +229,9 @@ class Lifecycle:
         due = self.schedule.due(now, limit)
         enqueued = dropped = 0
         for item in due:
+            if item.work.step is Step.EXPIRING_SOON:
+                dropped += self._expiring_soon(item, now)
+                continue
             try:
                 grant = self.grants.get(item.work.grant_id, item.work.tenant_id)
             except NotFound:

@@ -96,6 +96,7 @@ class ProvisioningSaga:
     lease: timedelta = timedelta(minutes=5)
     deadline: timedelta = timedelta(hours=1)
     policies: Policies | None = None
+    expiring_lead: timedelta | None = None
 
     async def __call__(self, grant: Grant) -> Grant:
         lease = Lease(self.grants, self.audit, self.clock, Status.PROVISIONING, self.lease)
@@ -370,6 +371,9 @@ class ProvisioningSaga:
         delay = max(end - now, timedelta(0))
         send = delay <= MAX_MESSAGE_DELAY
         await asyncio.to_thread(self.schedule.put, ScheduleItem(due=end + END_GRACE if send else end, work=work))
+        if self.expiring_lead is not None and end - self.expiring_lead > now:
+            soon = WorkItem(grant.tenant_id, grant.id, Step.EXPIRING_SOON)
+            await asyncio.to_thread(self.schedule.put, ScheduleItem(due=end - self.expiring_lead, work=soon))
         if send:
             await asyncio.to_thread(self.queue.send, work, delay)
         log.info("grant %s is active until %s", grant.id, end.isoformat())

@@ -47,6 +47,9 @@ def test_post_stores_the_grant_enqueues_its_id_and_answers_202(stack: Stack) -> 
         "Secrets": 0,
         "Drift": 0,
         "Policies": 0,
+        "Templates": 0,
+        "Deliveries": 0,
+        "DeadLetters": 0,
     }  # the index holds the id and the tenant
     # The message carries ids only: no name, no reason, no UPN.
     assert peek_messages(stack) == [{"tenantId": TENANT, "grantId": grant["id"], "step": "provision"}]

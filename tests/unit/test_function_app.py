@@ -25,6 +25,11 @@ EXPECTED = {
     "list_tenant_roles": ("httpTrigger", "jit/tenants/{tenantId}/roles", {"GET"}),
     "health": ("httpTrigger", "health", {"GET"}),
     "grant_worker": ("queueTrigger", None, None),
+    "notification_worker": ("queueTrigger", None, None),
+    "list_templates": ("httpTrigger", "jit/templates", {"GET"}),
+    "get_template": ("httpTrigger", "jit/templates/{name}", {"GET"}),
+    "put_template": ("httpTrigger", "jit/templates/{name}", {"PUT"}),
+    "delete_template": ("httpTrigger", "jit/templates/{name}", {"DELETE"}),
     "schedule_sweep": ("timerTrigger", None, None),
     "drift_check": ("timerTrigger", None, None),
     "list_drift": ("httpTrigger", "jit/drift", {"GET"}),
@@ -34,6 +39,7 @@ EXPECTED = {
     "get_policy": ("httpTrigger", "jit/policies/{scope}", {"GET"}),
     "put_policy": ("httpTrigger", "jit/policies/{scope}", {"PUT"}),
     "monthly_report": ("httpTrigger", "jit/reports/monthly", {"GET"}),
+    "get_openapi": ("httpTrigger", "jit/openapi.json", {"GET"}),
 }
 
 

@@ -300,6 +300,23 @@ class GraphDirectory:
                 answers.append((int(answer.get("status", 0)), dict(answer.get("headers") or {}), answer.get("body") or {}))
         return answers
 
+    async def send_mail(self, mailbox: str, to: list[str], subject: str, html: str) -> None:
+        """Send an HTML message from `mailbox` (Mail.Send), not kept in its Sent Items: POST /users/{mailbox}/sendMail."""
+        from msgraph.generated.models.body_type import BodyType
+        from msgraph.generated.models.email_address import EmailAddress
+        from msgraph.generated.models.item_body import ItemBody
+        from msgraph.generated.models.message import Message
+        from msgraph.generated.models.recipient import Recipient
+        from msgraph.generated.users.item.send_mail.send_mail_post_request_body import SendMailPostRequestBody
+
+        message = Message(
+            subject=subject,
+            body=ItemBody(content_type=BodyType.Html, content=html),
+            to_recipients=[Recipient(email_address=EmailAddress(address=address)) for address in to],
+        )
+        body = SendMailPostRequestBody(message=message, save_to_sent_items=False)
+        await _call(functools.partial(self._client.users.by_user_id(mailbox).send_mail.post, body))
+
 
 def _tenant_info(body: dict[str, Any]) -> TenantInfo:
     organizations = body.get("value") or []

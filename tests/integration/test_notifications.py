@@ -1,0 +1,161 @@
+"""Notifications end to end: grant events through the notification queue to real receivers on loopback."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from devstack.fake_receivers import FakeHaloPsa, WebhookSink
+from jit.adapters.notify.webhook import verify_signature
+from tests.conftest import TENANT, Stack, body_of
+
+SECRET = b"test-webhook-secret"
+
+
+def lifecycle(stack: Stack, notifications: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    from tests.conftest import valid_request
+
+    grant = body_of(stack.post_request(valid_request(notifications=notifications, **extra)))
+    stack.drain()
+    stack.call("POST", f"/api/jit/requests/{grant['id']}/revoke", {"reason": "done"})
+    stack.drain()
+    return grant
+
+
+def test_a_signed_webhook_hears_every_event_of_a_grant_without_any_secret(stack: Stack) -> None:
+    with WebhookSink(secret=SECRET) as sink:
+        grant = lifecycle(stack, {"webhookUrls": [sink.url]})
+        payloads = sink.payloads()
+    assert [p["event"] for p in payloads] == ["Requested", "Active", "Revoked"]
+    assert all(p["grantId"] == grant["id"] for p in payloads)
+    for request in sink.deliveries:
+        assert verify_signature(SECRET, request.header("X-JIT-Timestamp"), request.body, request.header("X-JIT-Signature"))
+        assert not verify_signature(b"other", request.header("X-JIT-Timestamp"), request.body, request.header("X-JIT-Signature"))
+    active = payloads[1]
+    assert active["credentials"]["url"].endswith(f"/api/jit/requests/{grant['id']}/credentials")
+    assert "credentials" not in payloads[2]  # only the Active notification says where the TAP is fetched
+    user_id = stack.services.grants.get(grant["id"]).progress["user"]["id"]
+    passes = [t["temporaryAccessPass"] for t in stack.tenant.taps(user_id)] or []
+    password = stack.tenant.password_of(user_id)
+    for request in sink.deliveries:
+        for secret in [*passes, password]:
+            assert secret is None or secret.encode() not in request.body
+    audit = [e.action for e in stack.services.audit.entries(TENANT) if e.action.startswith("notification.")]
+    assert audit.count("notification.delivered") == 3
+
+
+def test_events_can_be_chosen_per_request(stack: Stack) -> None:
+    with WebhookSink(secret=SECRET) as sink:
+        lifecycle(stack, {"webhookUrls": [sink.url], "events": ["Active"]})
+        assert [p["event"] for p in sink.payloads()] == ["Active"]
+
+
+def test_teams_gets_an_adaptive_card(stack: Stack) -> None:
+    with WebhookSink() as teams:
+        lifecycle(stack, {"teamsWebhookUrls": [teams.url], "events": ["Active"]})
+        [message] = teams.payloads()
+    assert message["type"] == "message"
+    [attachment] = message["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert attachment["content"]["type"] == "AdaptiveCard"
+
+
+def test_email_goes_through_graph_send_mail(make_stack: Any, graph: Any) -> None:
+    tenant = graph.tenant("11111111-2222-4333-8444-555555555555")
+    tenant.add_user("jit-notify@contoso.onmicrosoft.com", "JIT notifications")
+    stack = make_stack(JIT_NOTIFY_MAILBOX="jit-notify@contoso.onmicrosoft.com", JIT_NOTIFY_MAIL_TENANT=TENANT)
+    lifecycle(stack, {"emails": ["helpdesk@msp.example"], "events": ["Active"]})
+    [sent] = tenant.sent_messages
+    message = sent["message"]["message"] if "message" in sent["message"] else sent["message"]
+    assert message["toRecipients"][0]["emailAddress"]["address"] == "helpdesk@msp.example"
+    assert "active" in message["subject"].lower()
+    assert message["body"]["contentType"].lower() == "html"
+
+
+def test_psa_ticket_gets_a_note_on_grant_and_on_revoke(make_stack: Any) -> None:
+    with FakeHaloPsa("jit-app", "halo-secret") as halo:
+        stack = make_stack(
+            JIT_PSA_KIND="halopsa",
+            JIT_PSA_BASE_URL=halo.base_url,
+            JIT_PSA_CLIENT_ID="jit-app",
+            JIT_PSA_CLIENT_SECRET="halo-secret",
+        )
+        lifecycle(stack, {}, ticketId="4711")
+        notes = halo.notes
+    assert list(notes) == [4711]
+    assert len(notes[4711]) == 2  # access granted, access ended
+    assert all("halo-secret" not in str(note) for note in notes[4711])
+
+
+def test_a_failing_receiver_is_retried_with_back_off(make_stack: Any) -> None:
+    stack = make_stack(JIT_NOTIFY_RETRY_BASE="PT1S")
+    with WebhookSink(secret=SECRET) as sink:
+        sink.fail_next(2, 503)
+        grant = body_of(
+            stack.post_request(
+                __import__("tests.conftest", fromlist=["x"]).valid_request(
+                    notifications={"webhookUrls": [sink.url], "events": ["Requested"]}
+                )
+            )
+        )
+        deadline = time.monotonic() + 15
+        while not sink.payloads() and time.monotonic() < deadline:
+            stack.drain()
+            time.sleep(0.3)
+        assert [p["event"] for p in sink.payloads()] == ["Requested"]
+        assert len(sink.requests) == 3  # two refusals, then the delivery
+    outcomes = [
+        e.outcome
+        for e in stack.services.audit.entries(TENANT)
+        if e.action.startswith("notification.") and e.grant_id == grant["id"]
+    ]
+    assert outcomes == ["retry", "retry", "success"]
+
+
+def test_a_permanent_refusal_and_a_missing_channel_end_in_dead_letters_and_the_grant_goes_on(stack: Stack) -> None:
+    with WebhookSink(secret=b"not the secret") as wrong_key:  # every signature fails: 401
+        grant = lifecycle(stack, {"webhookUrls": [wrong_key.url], "emails": ["a@b.example"], "events": ["Active"]})
+    assert body_of(stack.call("GET", f"/api/jit/requests/{grant['id']}"))["status"] == "Revoked"
+    dead = stack.services.deliveries.dead_letters(TENANT)
+    assert sorted(d["channel"] for d in dead) == ["email", "webhook"]
+    assert any("not configured" in d["error"] for d in dead)
+    assert all("?" not in d["address"] for d in dead)
+
+
+def test_an_unreachable_receiver_never_blocks_the_grant(make_stack: Any) -> None:
+    stack = make_stack(JIT_NOTIFY_RETRY_BASE="PT1S")
+    sink = WebhookSink(secret=SECRET).start()
+    url = sink.url
+    sink.stop()  # nothing listens there any more
+    grant = lifecycle(stack, {"webhookUrls": [url]})
+    assert body_of(stack.call("GET", f"/api/jit/requests/{grant['id']}"))["status"] == "Revoked"
+
+
+def test_expiring_soon_is_announced_before_the_end(make_stack: Any) -> None:
+    stack = make_stack(JIT_NOTIFY_EXPIRING_LEAD="PT15M")
+    with WebhookSink(secret=SECRET) as sink:
+        from tests.conftest import valid_request
+
+        grant = body_of(stack.post_request(valid_request(notifications={"webhookUrls": [sink.url], "events": ["ExpiringSoon"]})))
+        stack.drain()
+        end = stack.services.grants.get(grant["id"]).request.end
+        stack.clock.current = end - timedelta(minutes=14)
+        stack.host.fire("schedule_sweep")
+        stack.drain()
+        stack.host.fire("schedule_sweep")
+        stack.drain()
+        assert [p["event"] for p in sink.payloads()] == ["ExpiringSoon"]
+
+
+def test_drift_findings_go_to_the_default_targets(make_stack: Any) -> None:
+    with WebhookSink(secret=SECRET) as sink:
+        stack = make_stack(JIT_NOTIFY_WEBHOOK_URLS=sink.url)
+        from tests.conftest import valid_request
+
+        stack.post_request(valid_request(startDateTime=(stack.clock.now() + timedelta(days=1)).isoformat()))
+        stack.tenant.add_user("jit-ghost@contoso.onmicrosoft.com", "Ghost", employee_type="JIT:01JD0000000000000000000777")
+        stack.host.fire("drift_check")
+        stack.drain()
+        events = [p["event"] for p in sink.payloads()]
+    assert events == ["Requested", "DriftFound"]

@@ -159,3 +159,40 @@ def test_drift_findings_go_to_the_default_targets(make_stack: Any) -> None:
         stack.drain()
         events = [p["event"] for p in sink.payloads()]
     assert events == ["Requested", "DriftFound"]
+
+
+def test_every_transition_maps_to_its_event() -> None:
+    from datetime import UTC, datetime
+
+    from jit.domain.notification import Event
+    from jit.domain.work import AuditEntry
+    from jit.services.notify import event_of
+
+    def entry(action: str, detail: str) -> AuditEntry:
+        return AuditEntry(datetime.now(UTC), TENANT, "g", "x", action, detail=detail)
+
+    cases = {
+        ("grant.Scheduled", "none -> Scheduled: requested"): Event.REQUESTED,
+        ("grant.AwaitingApproval", "none -> AwaitingApproval: requested"): Event.AWAITING_APPROVAL,
+        ("grant.Scheduled", "AwaitingApproval -> Scheduled: ok"): Event.APPROVED,
+        ("grant.Denied", "AwaitingApproval -> Denied: no"): Event.DENIED,
+        ("grant.Active", "Provisioning -> Active"): Event.ACTIVE,
+        ("grant.Expired", "Expiring -> Expired"): Event.EXPIRED,
+        ("grant.Revoked", "Expiring -> Revoked"): Event.REVOKED,
+        ("grant.Cancelled", "Scheduled -> Cancelled"): Event.REVOKED,
+        ("grant.Failed", "Provisioning -> Failed"): Event.FAILED,
+        ("grant.Provisioning", "Scheduled -> Provisioning"): None,
+        ("grant.Expiring", "Active -> Expiring"): None,
+        ("graph.user.create", "x"): None,
+    }
+    for (action, detail), expected in cases.items():
+        assert event_of(entry(action, detail)) is expected, action
+
+
+def test_email_is_not_saved_to_sent_items(make_stack: Any, graph: Any) -> None:
+    tenant = graph.tenant("11111111-2222-4333-8444-555555555555")
+    tenant.add_user("jit-notify@contoso.onmicrosoft.com", "JIT notifications")
+    stack = make_stack(JIT_NOTIFY_MAILBOX="jit-notify@contoso.onmicrosoft.com", JIT_NOTIFY_MAIL_TENANT=TENANT)
+    lifecycle(stack, {"emails": ["helpdesk@msp.example"], "events": ["Revoked"]})
+    [sent] = tenant.sent_messages
+    assert sent["save_to_sent_items"] is False

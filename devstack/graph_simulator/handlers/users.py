@@ -396,7 +396,8 @@ def send_mail(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimRes
             "At least one recipient is not valid., A message can't be sent because it contains no recipients.",
             code="ErrorInvalidRecipients",
         )
-    save = body.get("saveToSentItems", True)
+    # Graph reads action parameters case-insensitively; msgraph-sdk writes this one as "SaveToSentItems".
+    save = next((v for k, v in body.items() if k.lower() == "savetosentitems"), True)
     tenant.sent.append(SentMessage(record.id, record.upn, dict(message), bool(save), iso_now(precise=True)))
     return SimResponse(202)
 

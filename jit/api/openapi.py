@@ -614,7 +614,7 @@ ROUTES: tuple[Route, ...] = (
         "get_credentials",
         "GET",
         "jit/requests/{id}/credentials",
-        "Retrieve the Temporary Access Pass (once)",
+        "Retrieve the Temporary Access Pass once",
         "The grant's Temporary Access Pass, exactly once, for the requester only; erased as it is handed out and "
         "audited. 409 (with Retry-After while the grant moves) before it is issued, 410 once retrieved or expired.",
         "Credentials",

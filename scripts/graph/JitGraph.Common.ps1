@@ -14,7 +14,7 @@ function Connect-JitGraph {
     )
     $arguments = @{ Scopes = $Scopes; NoWelcome = $true }
     if ($TenantId) { $arguments.TenantId = $TenantId }
-    Connect-MgGraph @arguments
+    Connect-MgGraph @arguments | Out-Null
     $context = Get-MgContext
     Write-Host "Signed in as $($context.Account) to tenant $($context.TenantId)"
     return $context

@@ -233,11 +233,13 @@ def test_dropped_connections_are_retried(stack: Stack) -> None:
     assert grant["status"] == "Active"
 
 
-def test_a_permanent_failure_after_the_user_exists_removes_the_user(stack: Stack) -> None:
-    """The TAP policy is switched off between the plan and the writes: the grant fails and leaves no account."""
-    real = stack.services.directories
+def hook_directory(stack: Stack, method: str, hook: Any) -> None:
+    """Give the provisioning saga a directory whose `method` runs `hook(real_method, *args)` instead: a seam in
+    our own port (never the SDK) to make Graph misbehave at one precise point."""
+    saga = stack.services.lifecycle.provisioner
+    real = saga.directories  # type: ignore[union-attr]
 
-    class SwitchOffTapBeforeWrites:
+    class Directories:
         def for_tenant(self, tenant: str) -> Any:
             directory = real.for_tenant(tenant)
 
@@ -245,13 +247,21 @@ def test_a_permanent_failure_after_the_user_exists_removes_the_user(stack: Stack
                 def __getattr__(self, name: str) -> Any:
                     return getattr(directory, name)
 
-                async def apply(self, writes: list) -> list:
-                    stack.tenant.tap_policy = TapPolicy(state="disabled")
-                    return await directory.apply(writes)
+            hooked = Directory()
+            setattr(hooked, method, lambda *args: hook(getattr(directory, method), *args))
+            return hooked
 
-            return Directory()
+    saga.directories = Directories()  # type: ignore[union-attr]
 
-    stack.services.lifecycle.provisioner.directories = SwitchOffTapBeforeWrites()  # type: ignore[union-attr]
+
+def test_a_permanent_failure_after_the_user_exists_removes_the_user(stack: Stack) -> None:
+    """The TAP policy is switched off between the plan and the writes: the grant fails and leaves no account."""
+
+    async def switch_off_tap_then(apply: Any, writes: list) -> list:
+        stack.tenant.tap_policy = TapPolicy(state="disabled")
+        return await apply(writes)
+
+    hook_directory(stack, "apply", switch_off_tap_then)
     grant = provision(stack, roles=["Exchange Administrator"], groups=[GROUP_HELPDESK])
     assert grant["status"] == "Failed"
     assert grant["error"]["step"] == "temporaryAccessPass"
@@ -263,26 +273,15 @@ def test_a_failed_existing_user_grant_takes_back_only_what_it_added(stack: Stack
     user_id = stack.tenant.add_user("lin@contoso.onmicrosoft.com", "Lin")
     kept = assign(stack, user_id, GLOBAL_READER)
     stack.tenant.add_member(GROUP_HELPDESK, user_id)
-    real = stack.services.directories
 
-    class FailAfterWrites:
-        def for_tenant(self, tenant: str) -> Any:
-            directory = real.for_tenant(tenant)
+    async def refuse_the_last_write(apply: Any, writes: list) -> list:
+        from jit.services.directory import Rejected, WriteResult
 
-            class Directory:
-                def __getattr__(self, name: str) -> Any:
-                    return getattr(directory, name)
+        results = await apply(writes)
+        # The last write is refused for good: everything before it must be undone.
+        return [*results[:-1], WriteResult(results[-1].write, error=Rejected("refused", code="Request_BadRequest"))]
 
-                async def apply(self, writes: list) -> list:
-                    from jit.services.directory import Rejected, WriteResult
-
-                    results = await directory.apply(writes)
-                    # The last write is refused for good: everything before it must be undone.
-                    return [*results[:-1], WriteResult(results[-1].write, error=Rejected("refused", code="Request_BadRequest"))]
-
-            return Directory()
-
-    stack.services.lifecycle.provisioner.directories = FailAfterWrites()  # type: ignore[union-attr]
+    hook_directory(stack, "apply", refuse_the_last_write)
     grant = provision(
         stack,
         user={"type": "existing", "userPrincipalName": "lin@contoso.onmicrosoft.com"},
@@ -369,24 +368,13 @@ def test_two_workers_at_once_provision_once(stack: Stack) -> None:
 
 def test_a_grant_revoked_while_provisioning_stops_and_what_it_made_is_removed(stack: Stack) -> None:
     created = body_of(stack.post_request(valid_request()))
-    real = stack.services.lifecycle.provisioner.directories  # type: ignore[union-attr]
 
-    class RevokeDuringPlan:
-        def for_tenant(self, tenant: str) -> Any:
-            directory = real.for_tenant(tenant)
+    async def revoke_right_after(create_user: Any, user: Any) -> Any:
+        result = await create_user(user)
+        stack.services.lifecycle.revoke(created["id"], actor="alice", reason="not needed")
+        return result
 
-            class Directory:
-                def __getattr__(self, name: str) -> Any:
-                    return getattr(directory, name)
-
-                async def create_user(self, user: Any) -> Any:
-                    result = await directory.create_user(user)
-                    stack.services.lifecycle.revoke(created["id"], actor="alice", reason="not needed")
-                    return result
-
-            return Directory()
-
-    stack.services.lifecycle.provisioner.directories = RevokeDuringPlan()  # type: ignore[union-attr]
+    hook_directory(stack, "create_user", revoke_right_after)
     stack.drain()
     grant = stack.services.grants.get(created["id"])
     assert grant.status is Status.REVOKED  # provisioning stopped at its next write; expiration removed the account

@@ -275,6 +275,7 @@ def test_infra_settings_are_valid_for_the_code() -> None:
         "GRAPH_MANAGED_IDENTITY_CLIENT_ID": "11111111-1111-1111-1111-111111111111",
         "JIT_TAP_ENCRYPTION_KEY": key,
         "JIT_PERMANENT_DELETE": "false",
+        "JIT_PUBLIC_BASE_URL": "https://func-jit-example.azurewebsites.net",
     }
     for name, value in computed.items():
         if name in infra_settings():

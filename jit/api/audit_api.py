@@ -49,7 +49,8 @@ def _audit(req: func.HttpRequest) -> func.HttpResponse:
     tenant = _tenant(req.params, errors)
     now = services.clock.now()
     end = _moment(req.params, "to", now, errors)
-    start = _moment(req.params, "from", end - _DEFAULT_SPAN, errors)
+    # A "to" near the start of the calendar has no room for the default span before it.
+    start = _moment(req.params, "from", max(end, datetime(1970, 1, 31, tzinfo=UTC)) - _DEFAULT_SPAN, errors)
     if not errors and start > end:
         errors.append(FieldError("from", "must not be later than to"))
     if errors or tenant is None:
@@ -185,6 +186,9 @@ def _month(text: str, errors: list[FieldError]) -> tuple[datetime, datetime] | N
         errors.append(FieldError("month", "is required, as YYYY-MM"))
         return None
     year, month = int(match[1]), int(match[2])
+    if not 1970 <= year <= 9998:
+        errors.append(FieldError("month", "must be a month from 1970-01 on"))
+        return None
     first = datetime(year, month, 1, tzinfo=UTC)
     after = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
     return first, after

@@ -122,3 +122,13 @@ def test_graph_errors_fold_into_a_small_family(status: int, message: str, kind: 
     assert error.request_id == "req-1"
     if isinstance(error, Throttled):
         assert error.retry_after == 7
+
+
+def test_a_refused_token_is_a_denial_not_a_crash() -> None:
+    from azure.core.exceptions import ClientAuthenticationError
+
+    from jit.adapters.graph.errors import from_exception
+
+    error = from_exception(ClientAuthenticationError("AADSTS700016: Application not found in the directory\nTrace ID: x"))
+    assert isinstance(error, Denied)
+    assert "AADSTS700016" in error.message and "Trace" not in error.message

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from azure.core.exceptions import ClientAuthenticationError
 from kiota_abstractions.api_error import APIError
 
 from jit.services.directory import (
@@ -57,6 +58,10 @@ def from_exception(error: BaseException) -> DirectoryError:
         return classify(status, code, message, request_id, retry_after)
     if isinstance(error, httpx.TransportError):
         return Unavailable(f"connection to Graph failed: {type(error).__name__}")
+    if isinstance(error, ClientAuthenticationError):
+        # Entra refused the app a token for the tenant (no consent, app not in the tenant, wrong credential):
+        # as permanent for this grant as a 401 from Graph itself. The message carries Entra's AADSTS code.
+        return Denied(f"no token for the tenant: {str(error).splitlines()[0][:300]}", code="TokenRequestFailed")
     raise error
 
 

@@ -269,8 +269,18 @@ class _Reader:
 
     def notify(self) -> NotifySettings:
         events = self.listed("JIT_NOTIFY_EVENTS")
-        known = {"Requested", "AwaitingApproval", "Approved", "Denied", "Active", "ExpiringSoon", "Expired", "Revoked",
-                 "Failed", "DriftFound"}
+        known = {
+            "Requested",
+            "AwaitingApproval",
+            "Approved",
+            "Denied",
+            "Active",
+            "ExpiringSoon",
+            "Expired",
+            "Revoked",
+            "Failed",
+            "DriftFound",
+        }
         if set(events) - known:
             self.problems.append(f"JIT_NOTIFY_EVENTS has unknown events {sorted(set(events) - known)}")
         psa = {k: v.strip() for k, v in self.env.items() if k.startswith("JIT_PSA_") and v.strip()}

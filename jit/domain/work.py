@@ -39,6 +39,30 @@ class ScheduleItem:
         return ScheduleItem(due=now + delay, work=self.work, attempt=self.attempt + 1)
 
 
+# Azure queues hide a message for at most 7 days; work due later is woken by the sweep alone.
+MAX_MESSAGE_DELAY = timedelta(days=7) - timedelta(minutes=1)
+# When a message was sent, the sweep steps in only if the message has not done its work this long after.
+PROVISION_GRACE = timedelta(minutes=2)
+END_GRACE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Wakeup:
+    """How work due at a moment gets done on time: a queue message hidden until then, and a schedule entry that
+    the sweep acts on a grace later if the message did not do the work (or, beyond a message's reach, at the moment
+    itself). Write the entry before what the work needs, and send the message after it."""
+
+    item: ScheduleItem
+    message_delay: timedelta | None  # None: too far ahead for a queue message
+
+    @classmethod
+    def at(cls, work: WorkItem, due: datetime, *, now: datetime, grace: timedelta) -> Wakeup:
+        delay = max(due - now, timedelta(0))
+        if delay <= MAX_MESSAGE_DELAY:
+            return cls(ScheduleItem(due=due + grace, work=work), delay)
+        return cls(ScheduleItem(due=due, work=work), None)
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One thing the system did or was asked to do, appended to the audit trail and never changed."""

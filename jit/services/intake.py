@@ -12,9 +12,8 @@ from jit.domain.errors import Conflict, NotFound
 from jit.domain.grant import Grant, Status
 from jit.domain.ids import new_grant_id
 from jit.domain.request import GrantRequest
-from jit.domain.work import ScheduleItem, Step, WorkItem
+from jit.domain.work import PROVISION_GRACE, ScheduleItem, Step, Wakeup, WorkItem
 from jit.services.audit import record_new_transitions
-from jit.services.lifecycle import MAX_MESSAGE_DELAY, PROVISION_GRACE
 from jit.services.policies import Policies, enforce
 from jit.services.ports import AuditLog, GrantRepository, IdempotencyRecord, IdempotencyStore, ScheduleIndex, WorkQueue
 
@@ -107,13 +106,11 @@ class Intake:
             return None
 
     def _store_and_schedule(self, grant: Grant, now: datetime) -> Grant:
-        start = grant.request.start
-        delay = max(start - now, timedelta(0))
-        send_now = delay <= MAX_MESSAGE_DELAY
         work = WorkItem(grant.tenant_id, grant.id, Step.PROVISION)
-        self.schedule.put(ScheduleItem(due=start + PROVISION_GRACE if send_now else start, work=work))
+        wakeup = Wakeup.at(work, grant.request.start, now=now, grace=PROVISION_GRACE)
+        self.schedule.put(wakeup.item)
         stored = self.grants.add(grant)
         record_new_transitions(self.audit, None, stored)
-        if send_now:
-            self.queue.send(work, visible_after=delay)
+        if wakeup.message_delay is not None:
+            self.queue.send(work, visible_after=wakeup.message_delay)
         return stored

@@ -15,7 +15,7 @@ from jit.domain.errors import Conflict, FieldError, Forbidden, NotFound, Validat
 from jit.domain.grant import Grant, Status
 from jit.domain.notification import Event
 from jit.domain.policy import Policy
-from jit.domain.work import AuditEntry, ScheduleItem, Step, WorkItem
+from jit.domain.work import END_GRACE, PROVISION_GRACE, AuditEntry, ScheduleItem, Step, Wakeup, WorkItem
 from jit.services.audit import record_new_transitions
 from jit.services.audited_directory import working_on
 from jit.services.notify import NotifyQueue, announce
@@ -25,11 +25,6 @@ from jit.services.ports import AuditLog, GrantRepository, ScheduleIndex, WorkQue
 log = logging.getLogger(__name__)
 
 SYSTEM = "system"
-# Azure queues hide a message for at most 7 days; later ends are left to the sweep alone.
-MAX_MESSAGE_DELAY = timedelta(days=7) - timedelta(minutes=1)
-# When a message was sent for an end, the sweep only steps in if the message has not done its work by then.
-END_GRACE = timedelta(minutes=1)
-PROVISION_GRACE = timedelta(minutes=2)
 # A schedule entry whose grant never appeared (intake died between the two writes) is dropped after this long.
 ORPHAN_AFTER = timedelta(minutes=10)
 
@@ -158,13 +153,13 @@ class Lifecycle:
         grant = self.transition(grant_id, decision)
         if grant.status is Status.SCHEDULED:
             work = WorkItem(grant.tenant_id, grant.id, Step.PROVISION)
-            delay = max(grant.request.start - now, timedelta(0))
-            if delay <= MAX_MESSAGE_DELAY:
-                self.schedule.put(ScheduleItem(due=grant.request.start + PROVISION_GRACE, work=work))
-                self.queue.send(work, visible_after=delay)
-            else:
-                self.schedule.put(ScheduleItem(due=grant.request.start, work=work))
+            self.wake(Wakeup.at(work, grant.request.start, now=now, grace=PROVISION_GRACE))
         return grant
+
+    def wake(self, wakeup: Wakeup) -> None:
+        self.schedule.put(wakeup.item)
+        if wakeup.message_delay is not None:
+            self.queue.send(wakeup.item.work, visible_after=wakeup.message_delay)
 
     def time_out_approval(self, grant_id: str, tenant_id: str | None = None) -> Grant:
         now = self.clock.now()
@@ -201,12 +196,7 @@ class Lifecycle:
         if grant.status is Status.ACTIVE:
             # The old end's message and wake-up find the grant not due and do nothing.
             work = WorkItem(grant.tenant_id, grant.id, Step.EXPIRE)
-            delay = new_end - now
-            if delay <= MAX_MESSAGE_DELAY:
-                self.schedule.put(ScheduleItem(due=new_end + END_GRACE, work=work))
-                self.queue.send(work, visible_after=delay)
-            else:
-                self.schedule.put(ScheduleItem(due=new_end, work=work))
+            self.wake(Wakeup.at(work, new_end, now=now, grace=END_GRACE))
         return grant
 
     def _expiring_soon(self, item: ScheduleItem, now: datetime) -> int:

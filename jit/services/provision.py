@@ -23,7 +23,7 @@ from jit.domain.errors import IllegalTransition
 from jit.domain.grant import Grant, Status
 from jit.domain.policy import role_key
 from jit.domain.request import UserKind
-from jit.domain.work import ScheduleItem, Step, WorkItem
+from jit.domain.work import END_GRACE, ScheduleItem, Step, Wakeup, WorkItem
 from jit.services import access, progress
 from jit.services.directory import (
     AddMember,
@@ -44,7 +44,6 @@ from jit.services.directory import (
     WriteResult,
 )
 from jit.services.leases import Lease, LeaseHeld
-from jit.services.lifecycle import END_GRACE, MAX_MESSAGE_DELAY
 from jit.services.policies import Policies
 from jit.services.ports import AuditLog, GrantRepository, ScheduleIndex, TapVault, WorkQueue
 from jit.services.retrying import RetryPolicy
@@ -367,15 +366,13 @@ class ProvisioningSaga:
 
         grant = await lease.finish(grant, lambda g: g.move_to(Status.ACTIVE, at=now, actor=SYSTEM, reason="access provisioned"))
         end = grant.request.end
-        work = WorkItem(grant.tenant_id, grant.id, Step.EXPIRE)
-        delay = max(end - now, timedelta(0))
-        send = delay <= MAX_MESSAGE_DELAY
-        await asyncio.to_thread(self.schedule.put, ScheduleItem(due=end + END_GRACE if send else end, work=work))
+        wakeup = Wakeup.at(WorkItem(grant.tenant_id, grant.id, Step.EXPIRE), end, now=now, grace=END_GRACE)
+        await asyncio.to_thread(self.schedule.put, wakeup.item)
         if self.expiring_lead is not None and end - self.expiring_lead > now:
             soon = WorkItem(grant.tenant_id, grant.id, Step.EXPIRING_SOON)
             await asyncio.to_thread(self.schedule.put, ScheduleItem(due=end - self.expiring_lead, work=soon))
-        if send:
-            await asyncio.to_thread(self.queue.send, work, delay)
+        if wakeup.message_delay is not None:
+            await asyncio.to_thread(self.queue.send, wakeup.item.work, wakeup.message_delay)
         log.info("grant %s is active until %s", grant.id, end.isoformat())
         return grant
 

@@ -7,11 +7,11 @@ Layout of a tenant's partition:
 - RowKey `~head` (sorts after every entry): the last sequence number and hash. It is what serializes appends from
   several function instances (every move is conditional on its ETag), and it is what shows a truncated tail.
 
-Order of writes, and the crash window: the entry is created first (`create_entity`, never upsert, so no slot is ever
-overwritten) and the head is moved after it. Creating the entry is the commit point. A crash between the two leaves
-the head one behind; the next append finds its slot taken, moves the head past the entries it finds there (keeping
-them, linked as they are) and tries again. The reverse order would leave a head pointing at an entry that never got
-written after a crash: a gap indistinguishable from a deleted entry. So the head may lag the entries, never lead them.
+Writes: the entry (`create`, never upsert, so no slot is ever overwritten) and the head's move (conditional on its
+ETag) go in one entity-group transaction, so they commit together or not at all, in two round trips (read the head,
+submit). An entry stored past the head without it (by an older writer that wrote the two separately and crashed in
+between) makes the transaction fail on its slot; the append then moves the head past the entries it finds there
+(keeping them, linked as they are) and tries again. So the head may lag the entries, never lead them.
 
 What the chain detects: an entry edited (its hash no longer matches), deleted (a sequence gap) or replaced (the next
 entry's PrevHash no longer matches), and the newest entries deleted (the head counts more than exist). Someone with
@@ -33,7 +33,7 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from jit.domain.errors import ConcurrencyConflict
 from jit.domain.work import AuditEntry
@@ -85,20 +85,40 @@ class TableAuditLog:
 
     def append(self, entry: AuditEntry) -> None:
         """Add `entry` at the end of its tenant's chain; safe to call from any number of instances at once."""
-        tenant = entry.tenant_id
+        self.append_many([entry])
+
+    def append_many(self, entries: list[AuditEntry]) -> None:
+        """Add entries of one tenant in order, in one transaction (fewer round trips, and less contention on the
+        chain's head than one append each). At most 99 entries: a transaction holds 100 operations."""
+        tenants = list(dict.fromkeys(e.tenant_id for e in entries))
+        if len(tenants) > 1 or len(entries) > 99:
+            for tenant_id in tenants:
+                own = [e for e in entries if e.tenant_id == tenant_id]
+                for start in range(0, len(own), 99):
+                    self._append_chunk(tenant_id, own[start : start + 99])
+        elif entries:
+            self._append_chunk(tenants[0], entries)
+
+    def _append_chunk(self, tenant: str, entries: list[AuditEntry]) -> None:
         for attempt in range(MAX_APPEND_ATTEMPTS):
             head = self._head(tenant)
-            sequence = head.sequence + 1
-            entity = _to_entity(entry, sequence, head.hash)
+            entities: list[dict[str, Any]] = []
+            previous = head.hash
+            for offset, entry in enumerate(entries, start=1):
+                entities.append(_to_entity(entry, head.sequence + offset, previous))
+                previous = entities[-1]["Hash"]
+            sequence = head.sequence + len(entries)
+            moved = {"PartitionKey": tenant, "RowKey": HEAD_KEY, "Sequence": sequence, "Hash": previous}
+            conditional = {"mode": UpdateMode.REPLACE, "etag": head.etag, "match_condition": MatchConditions.IfNotModified}
+            head_write: Any = ("create", moved) if head.etag is None else ("update", moved, conditional)
             try:
-                self._table.create_entity(entity)
-            except ResourceExistsError:
-                # The slot is taken: another instance won the race, or one crashed before moving the head.
-                # Either way its entry stays; move the head past it and take the next slot.
+                self._table.submit_transaction([*(("create", entity) for entity in entities), head_write])
+            except TableTransactionError:
+                # Another instance appended first (the head moved), or an entry sits past the head: move the head
+                # past whatever is stored there, and take the next slot.
                 self._catch_up(tenant, head)
                 time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
                 continue
-            self._move_head(tenant, head, sequence, entity["Hash"])
             return
         raise ConcurrencyConflict(f"audit trail of {tenant} kept changing; gave up after {MAX_APPEND_ATTEMPTS} attempts")
 

@@ -10,9 +10,10 @@ from jit.services.ports import AuditLog
 def record_new_transitions(audit: AuditLog, before: Grant | None, after: Grant) -> None:
     """Append one entry per transition `after` has that `before` did not (all of them for a new grant)."""
     known = len(before.history) if before is not None else 0
+    entries = []
     for step in after.history[known:]:
         came_from = step.from_status.value if step.from_status else "none"
-        audit.append(
+        entries.append(
             AuditEntry(
                 at=step.at,
                 tenant_id=after.tenant_id,
@@ -22,3 +23,4 @@ def record_new_transitions(audit: AuditLog, before: Grant | None, after: Grant) 
                 detail=f"{came_from} -> {step.to_status.value}" + (f": {step.reason}" if step.reason else ""),
             )
         )
+    audit.append_many(entries)

@@ -71,10 +71,12 @@ class AuditedDirectory:
         return result
 
     async def _record(self, action: str, outcome: str, detail: str, request_id: str) -> None:
+        await asyncio.to_thread(self._audit.append, self._entry(action, outcome, detail, request_id))
+
+    def _entry(self, action: str, outcome: str, detail: str, request_id: str) -> AuditEntry:
         tenant, grant_id = _grant.get() or (self._tenant, "")
         suffix = f" (Graph request-id {request_id})" if request_id else ""
-        entry = AuditEntry(self._clock.now(), tenant, grant_id, SYSTEM, f"graph.{action}", outcome, detail + suffix)
-        await asyncio.to_thread(self._audit.append, entry)
+        return AuditEntry(self._clock.now(), tenant, grant_id, SYSTEM, f"graph.{action}", outcome, detail + suffix)
 
     async def create_user(self, user: Any) -> Any:
         return await self._recorded("user.create", user.user_principal_name, self._inner.create_user, user)
@@ -108,6 +110,7 @@ class AuditedDirectory:
 
     async def apply(self, writes: list[Write]) -> list[WriteResult]:
         results = await self._inner.apply(writes)
+        entries = []
         for result in results:
             action, detail = _describe(result.write)
             error = result.error
@@ -117,7 +120,9 @@ class AuditedDirectory:
             # Never the TAP value: only that one was issued, and its id.
             if result.tap is not None:
                 detail = f"{detail}, id {result.tap.id}"
-            await self._record(action, outcome, detail, error.request_id if error else "")
+            entries.append(self._entry(action, outcome, detail, error.request_id if error else ""))
+        # One write for the whole batch: every Graph write is its own entry, appended together.
+        await asyncio.to_thread(self._audit.append_many, entries)
         return results
 
 

@@ -89,10 +89,14 @@ class NotifyingAuditLog:
         return getattr(self._inner, name)
 
     def append(self, entry: AuditEntry) -> None:
-        self._inner.append(entry)
-        event = event_of(entry)
-        if event is not None:
-            announce(self._queue, entry.tenant_id, entry.grant_id, event, entry.at)
+        self.append_many([entry])
+
+    def append_many(self, entries: list[AuditEntry]) -> None:
+        self._inner.append_many(entries)
+        for entry in entries:
+            event = event_of(entry)
+            if event is not None:
+                announce(self._queue, entry.tenant_id, entry.grant_id, event, entry.at)
 
 
 def announce(queue: NotifyQueue, tenant_id: str, grant_id: str, event: Event, at: datetime, **extra: Any) -> None:
@@ -138,8 +142,10 @@ class NotificationDispatcher:
         grant = await self._grant(message)
         if grant is None and event is not Event.DRIFT_FOUND:
             return  # the grant is gone: nothing to say
-        notification = self._notification(event, message, grant)
         targets = self.targets(grant, event)
+        if not targets:
+            return
+        notification = self._notification(event, message, grant)
         key = _key(message)
         done = await asyncio.to_thread(self.deliveries.done, key)
         attempt = int(message.get("attempt", 0)) + 1

@@ -61,6 +61,9 @@ class WorkQueue(Protocol):
 class AuditLog(Protocol):
     def append(self, entry: AuditEntry) -> None: ...
 
+    def append_many(self, entries: list[AuditEntry]) -> None:
+        """Several entries, in order, as one write where the store allows it."""
+
 
 @dataclass(frozen=True)
 class IdempotencyRecord:

@@ -84,6 +84,7 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
     if settings.tap_keys is None:
         raise ConfigurationError("JIT_TAP_ENCRYPTION_KEY is not set (32 random bytes, base64): TAPs cannot be kept safely")
     vault = TableTapVault(storage.table(settings.secrets_table), settings.tap_keys)
+    retry = RetryPolicy(budget_seconds=settings.graph_retry_budget.total_seconds())
     graph = directory_provider or GraphDirectories(settings.graph)
     directories = AuditedDirectories(graph, audit, clock)
     roles = RoleCatalog()
@@ -95,7 +96,7 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
         queue=queue,
         audit=audit,
         clock=clock,
-        retry=RetryPolicy(budget_seconds=settings.graph_retry_budget.total_seconds()),
+        retry=retry,
         roles=roles,
         deadline=settings.provisioning_deadline,
         policies=policies,
@@ -107,7 +108,7 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
         vault=vault,
         audit=audit,
         clock=clock,
-        retry=RetryPolicy(budget_seconds=settings.graph_retry_budget.total_seconds()),
+        retry=retry,
         alert_after=settings.expiry_alert_after,
         permanent_delete=settings.permanent_delete,
     )
@@ -148,7 +149,7 @@ def build(settings: Settings, clock: Clock | None = None, directory_provider: Di
         directories=directories,
         clock=clock,
         lookback=settings.drift_lookback,
-        retry=RetryPolicy(budget_seconds=settings.graph_retry_budget.total_seconds()),
+        retry=retry,
     )
     return Services(
         settings,

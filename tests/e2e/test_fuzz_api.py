@@ -24,19 +24,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
-import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -59,43 +54,6 @@ UPSTREAM_PROBLEMS = {
     "list_tenant_roles": {"urn:jit:problem:graph-denied", "urn:jit:problem:graph-unavailable", "urn:jit:problem:graph-error"},
 }
 ROUTE_BY_ID = {r.operation_id: r for r in ROUTES}
-
-
-@pytest.fixture(scope="module")
-def runner() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devstack.run", "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    output: list[str] = []
-    deadline = time.monotonic() + 60
-    base = None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        if line.startswith("READY "):
-            base = line.split()[1]
-            break
-    if base is None:
-        process.kill()
-        pytest.fail("runner did not start:\n" + "".join(output))
-    # The runner logs every request: keep reading, so that its pipe never fills up and blocks it.
-    tail: deque[str] = deque(maxlen=200)
-    threading.Thread(target=tail.extend, args=(process.stdout,), daemon=True).start()
-    yield base
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 @dataclass

@@ -2,53 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def runner() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devstack.run", "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    output: list[str] = []
-    deadline = time.monotonic() + 60
-    base = None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        if line.startswith("READY "):
-            base = line.split()[1]
-            break
-    if base is None:
-        process.kill()
-        pytest.fail("runner did not start:\n" + "".join(output))
-    assert any("curl -si -X POST" in line for line in output), "the banner shows a ready-to-paste curl example"
-    yield base
-    process.send_signal(signal.SIGTERM)
-    try:
-        assert process.wait(timeout=20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 def request_body() -> dict[str, object]:

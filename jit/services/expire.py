@@ -56,14 +56,11 @@ class ExpirationSaga:
 
     async def __call__(self, grant: Grant) -> Grant:
         lease = Lease(self.grants, self.audit, self.clock, Status.EXPIRING, self.lease)
-        try:
-            grant = await lease.claim(grant)
-        except LeaseHeld:
-            # Provisioning (or another expiry) still runs: it stops at its next write; the sweep comes back.
-            log.info("grant %s is held by another worker; expiry will come back", grant.id)
-            return grant
-        except IllegalTransition:
+        # A provisioning still running stops at its next write; the sweep brings expiry back.
+        claimed = await lease.try_claim(grant)
+        if claimed is None:
             return await asyncio.to_thread(self.grants.get, grant.id, grant.tenant_id)
+        grant = claimed
         directory = self.directories.for_tenant(grant.tenant_id)
         try:
             user = await self._user(directory, grant)

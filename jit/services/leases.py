@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from jit.services.ports import AuditLog, GrantRepository
 from jit.services.progress import with_progress
 
 LEASE = "lease"
+log = logging.getLogger(__name__)
 
 
 class LeaseHeld(Exception):
@@ -50,6 +52,17 @@ class Lease:
             return with_progress(current, **{LEASE: {"owner": self.owner, "until": (now + self.duration).isoformat()}})
 
         return await self._write(grant, claim)
+
+    async def try_claim(self, grant: Grant) -> Grant | None:
+        """The claimed grant, or None when there is nothing for this worker to do now: another worker holds it
+        (it comes back through the sweep), or its state has moved on."""
+        try:
+            return await self.claim(grant)
+        except LeaseHeld:
+            log.info("grant %s is held by another worker", grant.id)
+        except IllegalTransition:
+            pass
+        return None
 
     async def save(self, grant: Grant, change: Callable[[Grant], Grant]) -> Grant:
         """Apply `change` while the grant is still ours to work on."""

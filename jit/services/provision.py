@@ -99,13 +99,10 @@ class ProvisioningSaga:
 
     async def __call__(self, grant: Grant) -> Grant:
         lease = Lease(self.grants, self.audit, self.clock, Status.PROVISIONING, self.lease)
-        try:
-            grant = await lease.claim(grant)
-        except LeaseHeld:
-            log.info("grant %s is being provisioned by another worker", grant.id)
-            return grant
-        except IllegalTransition:
+        claimed = await lease.try_claim(grant)
+        if claimed is None:
             return await asyncio.to_thread(self.grants.get, grant.id, grant.tenant_id)
+        grant = claimed
         directory = self.directories.for_tenant(grant.tenant_id)
         try:
             plan = await self._plan(directory, grant)

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
@@ -61,10 +63,13 @@ def segment(value: dict[str, Any]) -> str:
     return b64(json.dumps(value).encode())
 
 
+def unb64(text: str) -> Any:
+    return json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+
+
 def parts(token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
     header, payload, signature = token.split(".")
-    pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
-    return json.loads(base64.urlsafe_b64decode(pad(header))), json.loads(base64.urlsafe_b64decode(pad(payload))), signature
+    return unb64(header), unb64(payload), signature
 
 
 def rejected(validator: BearerValidator, token: str) -> str:
@@ -225,10 +230,9 @@ def test_alg_none_is_refused(issuer: OidcIssuer, validator: BearerValidator) -> 
 def test_hs256_signed_with_the_public_key_is_refused(issuer: OidcIssuer, validator: BearerValidator) -> None:
     """The key confusion attack: an HMAC keyed with the published RSA public key, which anyone can compute."""
     _, claims, _ = parts(issuer.mint(issuer.people[0], roles=["Jit.Admin"]))
-    public_pem = (
-        issuer._keys[0]
-        .private.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    published = httpx.get(issuer.jwks_uri(), timeout=10).json()["keys"][0]  # what an attacker can fetch too
+    public_pem = jwt.PyJWK(published).key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     for alg, digest in (("HS256", hashlib.sha256), ("HS512", hashlib.sha512)):
         signing_input = f"{segment({'alg': alg, 'typ': 'JWT', 'kid': issuer.signing_kid})}.{segment(claims)}"

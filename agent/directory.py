@@ -165,7 +165,8 @@ class Directory:
         try:
             conn.open()
             conn.bind()
-        except ldap_errors.LDAPCertificateError as error:
+        except (ldap_errors.LDAPCertificateError, ssl.SSLCertVerificationError) as error:
+            # ldap3 raises a verify failure as a class deriving from both LDAPSocketOpenError and the ssl error.
             raise DirectoryError(p.E_LDAP_BIND, f"TLS validation of the DC failed: {error}", transient=True) from None
         except ldap_errors.LDAPInvalidCredentialsResult:
             raise DirectoryError(p.E_LDAP_BIND, "the DC refused the agent's bind DN or password", transient=True) from None

@@ -29,7 +29,6 @@ from agent.worker import Agent
 from devstack.azurite import AzuriteEndpoints
 from tests.onprem.samba_dc import SambaDC, SambaUnavailable, unavailable_reason
 
-
 ROOT_DIR = Path(__file__).resolve().parents[2]
 
 

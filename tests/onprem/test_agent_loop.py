@@ -12,6 +12,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from azure.core.exceptions import ResourceNotFoundError
+
 from agent import protocol as p
 from agent import sealing
 from devstack.azurite import AzuriteEndpoints
@@ -200,7 +202,7 @@ def test_agent_process_runs_until_sigterm_and_never_logs_passwords(
             try:
                 beat = p.Heartbeat.from_entity(dict(agents.get_entity(p.HEARTBEAT_PARTITION, site)))
                 break
-            except Exception:
+            except ResourceNotFoundError:
                 assert time.monotonic() < deadline, log_path.read_text()
                 time.sleep(0.2)
         assert beat.public_key == public_pem
@@ -223,7 +225,7 @@ def test_agent_process_runs_until_sigterm_and_never_logs_passwords(
             try:
                 result = p.result_from_entity(dict(results.get_entity("grant-proc", command.id)))
                 break
-            except Exception:
+            except ResourceNotFoundError:
                 assert time.monotonic() < deadline, log_path.read_text()
                 time.sleep(0.2)
         assert result.ok, result.error

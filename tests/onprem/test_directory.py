@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from ldap3 import BASE, MODIFY_REPLACE, SUBTREE, Connection
 from ldap3.utils.conv import escape_filter_chars
@@ -9,7 +11,7 @@ from ldap3.utils.dn import escape_rdn
 
 from agent import protocol as p
 from agent.directory import MARKER_ATTRIBUTE, Directory, DirectoryError
-from tests.onprem.conftest import can_bind, ldap_config, one_time_password, unique_sam
+from tests.onprem.conftest import can_bind, connect_as, ldap_config, one_time_password, unique_sam
 from tests.onprem.samba_dc import SambaDC
 
 DA = "Domain Admins"
@@ -136,13 +138,17 @@ def test_refuses_accounts_without_our_marker(directory: Directory, admin: Connec
     assert directory.read_back(sam, "tenant-a/tech-4")["ours"] is False
 
     # A user outside the OU who wrote a JIT marker on itself (users may write that attribute on their own object).
-    outsider = unique_sam()
+    outsider, outsider_password = unique_sam(), one_time_password()
     outsider_dn = f"CN={outsider},CN=Users,{SambaDC.base_dn}"
     admin.add(
         outsider_dn,
         ["top", "person", "organizationalPerson", "user"],
-        {"sAMAccountName": outsider, MARKER_ATTRIBUTE: "JIT:tenant-a/tech-4"},
+        {"sAMAccountName": outsider, "unicodePwd": f'"{outsider_password}"'.encode("utf-16-le"), "userAccountControl": "512"},
     )
+    self_service = connect_as(running_dc, outsider_dn, outsider_password)
+    self_service.modify(outsider_dn, {MARKER_ATTRIBUTE: [(MODIFY_REPLACE, ["JIT:tenant-a/tech-4"])]})  # Personal-Information
+    self_service.unbind()
+    assert admin_view(admin, outsider)["attributes"][MARKER_ATTRIBUTE] == ["JIT:tenant-a/tech-4"]
     assert _refusals(directory, outsider, "tenant-a/tech-4") == [p.E_NOT_OURS] * 5
 
     # Our own account, but another grant's marker.
@@ -190,6 +196,17 @@ def test_names_that_need_escaping(directory: Directory, admin: Connection, runni
     found = directory.marked_accounts("tenant-a/(tech)*\\")
     assert [a["samAccountName"] for a in found["accounts"]] == [sam]
     assert directory.marked_accounts("tenant-a/(tech)x")["accounts"] == []
+
+    # sAMAccountName may hold parentheses; a filter value is never a pattern.
+    odd = f"j({uuid.uuid4().hex[:6]})x"
+    assert (
+        directory.ensure_account(odd, f"odd{odd[2:8]}@jit.test", "Odd (one)", marker, one_time_password())["samAccountName"]
+        == odd
+    )
+    assert directory.read_back(odd, marker)["exists"] is True
+    assert directory.read_back("*", marker) == {"exists": False}
+    assert directory.read_back("jit-*", marker) == {"exists": False}
+    assert directory.delete(odd, marker)["deleted"] is True
 
     removed = directory.remove_from_group(sam, marker, special)
     assert removed["changed"] is True and group_sid(admin, special) not in sids(removed)

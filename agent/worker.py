@@ -64,7 +64,7 @@ class Agent:
             handled = 0
             try:
                 self.heartbeat_if_due()
-                handled = self.poll_once()
+                handled = self.poll_once(stop)
             except AzureError as error:
                 # Storage unreachable or refusing: keep running and try again after the poll interval.
                 log.warning("storage call failed: %s", type(error).__name__)
@@ -93,13 +93,16 @@ class Agent:
         )
         self.clients.agents.upsert_entity(beat.to_entity())
 
-    def poll_once(self) -> int:
-        """Handle one batch of visible messages; returns how many there were."""
+    def poll_once(self, stop: threading.Event | None = None) -> int:
+        """Handle one batch of visible messages; returns how many there were. Once `stop` is set, the rest of the
+        batch is left alone (those messages reappear after the visibility timeout)."""
         messages = self.clients.queue.receive_messages(
             messages_per_page=_BATCH, visibility_timeout=self.config.visibility_timeout, max_messages=_BATCH
         )
         count = 0
         for message in messages:
+            if stop is not None and stop.is_set():
+                break
             count += 1
             self.handle(message)
         return count

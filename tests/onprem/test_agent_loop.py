@@ -240,3 +240,15 @@ def test_agent_process_runs_until_sigterm_and_never_logs_passwords(
     assert "agent stopped" in log_text and command.id in log_text
     assert otp not in log_text and samba_dc.service_password not in log_text
     assert "Traceback" not in log_text
+
+
+def test_stop_leaves_the_rest_of_a_batch_in_the_queue(rig: AgentRig) -> None:
+    import threading
+
+    stop = threading.Event()
+    stop.set()
+    rig.send(rig.command(p.OP_LIST_GROUPS, {}, grant_id=""))
+    assert rig.agent.poll_once(stop) == 0
+    time.sleep(rig.config.visibility_timeout + 0.2)
+    assert rig.queued() == 1
+    assert rig.drain() == 1 and rig.queued() == 0

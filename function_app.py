@@ -2,11 +2,9 @@
 
 import azure.functions as func
 
-from jit.api import audit_api, http_api, openapi_api, timers, workers
+from jit.api import http_api, timers, workers
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(http_api.bp)
 app.register_functions(workers.bp)
 app.register_functions(timers.bp)
-app.register_functions(audit_api.bp)
-app.register_functions(openapi_api.bp)

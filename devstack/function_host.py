@@ -43,6 +43,7 @@ class HttpRoute:
     methods: frozenset[str]
     handler: Callable[..., Any]
     arg_name: str
+    needs_key: bool  # function (or admin) level: the host checks a key before the function runs
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,10 @@ class TimerFunction:
 
 
 class LocalFunctionHost:
-    def __init__(self, app: func.FunctionApp, settings: Mapping[str, str], route_prefix: str = "api") -> None:
+    def __init__(self, app: func.FunctionApp, settings: Mapping[str, str], function_keys: tuple[str, ...] = ()) -> None:
         self.settings = settings
+        # The keys the host accepts for function-level routes (`x-functions-key` or `?code=`), as Azure's host does.
+        self.function_keys = function_keys
         self.routes: list[HttpRoute] = []
         self.queue_functions: dict[str, QueueFunction] = {}
         self.timers: dict[str, TimerFunction] = {}
@@ -81,6 +84,7 @@ class LocalFunctionHost:
         queues = host.get("extensions", {}).get("queues", {})
         self.max_dequeue_count = int(queues.get("maxDequeueCount", 5))
         self.retry_visibility_seconds = _seconds(queues.get("visibilityTimeout", "00:00:00"))
+        route_prefix = str(host.get("extensions", {}).get("http", {}).get("routePrefix", "api"))
         for function in indexed_functions(app):
             self._register(function, route_prefix)
 
@@ -100,7 +104,8 @@ class LocalFunctionHost:
         if trigger.type == "httpTrigger":
             route = f"{route_prefix}/{trigger.route}".strip("/")
             methods = frozenset(str(m.value if hasattr(m, "value") else m).upper() for m in trigger.methods or ["GET", "POST"])
-            self.routes.append(HttpRoute(name, _route_pattern(route), methods, handler, trigger.name))
+            level = str(getattr(trigger.auth_level, "value", trigger.auth_level) or "function").lower()
+            self.routes.append(HttpRoute(name, _route_pattern(route), methods, handler, trigger.name, level != "anonymous"))
         elif trigger.type == "queueTrigger":
             queue = self._resolve(trigger.queue_name)
             self.queue_functions[queue] = QueueFunction(name, queue, handler, trigger.name)
@@ -116,6 +121,10 @@ class LocalFunctionHost:
         if inspect.isawaitable(result):
             return asyncio.run_coroutine_threadsafe(_awaited(result), self._event_loop()).result()
         return result
+
+    def run(self, awaitable: Any) -> Any:
+        """Await something on the worker's event loop (where the app's clients live) from another thread."""
+        return asyncio.run_coroutine_threadsafe(_awaited(awaitable), self._event_loop()).result()
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._loop_lock:
@@ -148,11 +157,14 @@ class LocalFunctionHost:
             allowed |= route.methods
             if method.upper() not in route.methods:
                 continue
+            params = dict(parse_qsl(parts.query, keep_blank_values=True))
+            if route.needs_key and not self._key_ok(all_headers, params):
+                return func.HttpResponse(status_code=401)  # what Azure's host answers, before the function runs
             request = func.HttpRequest(
                 method=method.upper(),
                 url=f"{parts.scheme}://{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else ""),
                 headers=all_headers,
-                params=dict(parse_qsl(parts.query, keep_blank_values=True)),
+                params=params,
                 route_params={k: v for k, v in match.groupdict().items() if v is not None},
                 body=raw,
             )
@@ -160,6 +172,10 @@ class LocalFunctionHost:
             return response
         status = 405 if allowed else 404
         return func.HttpResponse(status_code=status, headers={"Allow": ", ".join(sorted(allowed))} if allowed else None)
+
+    def _key_ok(self, headers: Mapping[str, str], params: Mapping[str, str]) -> bool:
+        given = next((v for k, v in headers.items() if k.lower() == "x-functions-key"), None) or params.get("code")
+        return given is not None and given in self.function_keys
 
     # Queues ---------------------------------------------------------------------------------------------------
     def deliver(self, queues: QueueServiceClient, limit: int = 32) -> int:

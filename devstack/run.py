@@ -1,10 +1,12 @@
-"""Run the function app locally: Azurite, the Graph simulator, and the functions of `function_app.py` behind a
-real HTTP port, with the queue trigger fed from Azurite and the timer firing on its schedule.
+"""Run the function app locally: Azurite, the Graph simulator, a local OpenID issuer standing in for Entra ID, and
+the functions of `function_app.py` behind a real HTTP port, with the queue trigger fed from Azurite and the timers
+firing on their schedules.
 
     python -m devstack.run [--port 7071] [--host 127.0.0.1]
 
-Settings come from local.settings.json when it exists, else local.settings.sample.json; the storage connection
-and the Graph base URL are pointed at the emulators this starts.
+Settings come from local.settings.json when it exists, else local.settings.sample.json; the storage connection,
+the Graph base URL and sign-in are pointed at the emulators this starts. Every setting is checked before anything
+is served: a bad one stops the runner with a message naming it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import base64
 import json
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -21,12 +24,6 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-
-from azure.storage.queue import QueueServiceClient
-
-from devstack.azurite import Azurite
-from devstack.function_host import LocalFunctionHost
-from devstack.graph_simulator import GraphSimulator, seed_demo_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("devstack")
@@ -41,7 +38,7 @@ def load_settings() -> dict[str, str]:
     return {}
 
 
-def make_handler(host: LocalFunctionHost) -> type[BaseHTTPRequestHandler]:
+def make_handler(host: Any) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -73,7 +70,7 @@ def make_handler(host: LocalFunctionHost) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def pump_queues(host: LocalFunctionHost, queues: QueueServiceClient, stop: threading.Event) -> None:
+def pump_queues(host: Any, queues: Any, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             handled = host.deliver(queues)
@@ -84,7 +81,7 @@ def pump_queues(host: LocalFunctionHost, queues: QueueServiceClient, stop: threa
             stop.wait(0.25)
 
 
-def run_timers(host: LocalFunctionHost, stop: threading.Event) -> None:
+def run_timers(host: Any, stop: threading.Event) -> None:
     upcoming = {name: host.timer_due_after(name) for name in host.timers}
     while not stop.is_set():
         name, due = min(upcoming.items(), key=lambda item: item[1])
@@ -97,8 +94,10 @@ def run_timers(host: LocalFunctionHost, stop: threading.Event) -> None:
         upcoming[name] = host.timer_due_after(name)
 
 
-def start_graph_simulator(env: dict[str, str]) -> GraphSimulator:
+def start_graph_simulator(env: dict[str, str]) -> Any:
     """The Graph simulator with its demo tenant, and the settings that point the app at it."""
+    from devstack.graph_simulator import GraphSimulator, seed_demo_tenant
+
     simulator = GraphSimulator(host="127.0.0.1", port=0)
     simulator.start()
     seed_demo_tenant(simulator)
@@ -115,25 +114,66 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
 
-    azurite = Azurite()
-    endpoints = azurite.start()
-    env = load_settings()
-    env["AzureWebJobsStorage"] = endpoints.connection_string
-    if not env.get("JIT_TAP_ENCRYPTION_KEY"):
-        # A key for this run only: TAPs issued locally die with it, which is what a local run wants.
-        env["JIT_TAP_ENCRYPTION_KEY"] = base64.b64encode(os.urandom(32)).decode()
-    simulator = start_graph_simulator(env)
-    os.environ.update(env)
-
-    import function_app  # after the settings are in place, as the Functions host does
-
-    server = ThreadingHTTPServer((args.host, args.port), None)  # type: ignore[arg-type]
+    # The port first: a busy one stops the runner before anything else is started (nothing left running).
+    try:
+        server = ThreadingHTTPServer((args.host, args.port), BaseHTTPRequestHandler)
+    except OSError as busy:
+        print(f"run-local: cannot listen on {args.host}:{args.port} ({busy.strerror}); pick another with --port", file=sys.stderr)
+        return 2
     base = f"http://{args.host}:{server.server_address[1]}"
-    # Links in notifications point at this runner unless the settings say otherwise.
-    if not env.get("JIT_PUBLIC_BASE_URL"):
-        env["JIT_PUBLIC_BASE_URL"] = base
-    os.environ.update(env)
-    host = LocalFunctionHost(function_app.app, env)
+
+    from azure.storage.queue import QueueServiceClient
+
+    from devstack.azurite import Azurite
+    from devstack.function_host import LocalFunctionHost
+    from devstack.oidc_issuer import OidcIssuer
+
+    started: list[Any] = []
+
+    def stop_all() -> None:
+        for thing in reversed(started):
+            try:
+                thing.stop()
+            except Exception:  # noqa: BLE001 - stopping the rest matters more
+                log.exception("stopping %s", type(thing).__name__)
+
+    try:
+        azurite = Azurite()
+        endpoints = azurite.start()
+        started.append(azurite)
+        env = load_settings()
+        env["AzureWebJobsStorage"] = endpoints.connection_string
+        for name in ("JIT_TAP_ENCRYPTION_KEY", "JIT_AUDIT_KEY"):
+            if not env.get(name):
+                # A key for this run only: what is stored locally dies with Azurite anyway.
+                env[name] = base64.b64encode(os.urandom(32)).decode()
+        simulator = start_graph_simulator(env)
+        started.append(simulator)
+        portal = f"{base}/portal/"
+        issuer = OidcIssuer(spa_redirect_uris=(portal, portal.replace("127.0.0.1", "localhost")))
+        issuer.start()
+        started.append(issuer)
+        env.update(issuer.identity_env())
+        env["JIT_PORTAL_CLIENT_ID"] = issuer.spa_client_id
+        env.setdefault("JIT_PUBLIC_BASE_URL", base)
+        os.environ.update(env)
+
+        from jit.settings import ConfigurationError, Settings
+
+        try:
+            Settings.from_env(env)
+        except ConfigurationError as bad:
+            print(f"run-local: {bad}", file=sys.stderr)
+            stop_all()
+            return 2
+
+        import function_app  # after the settings are in place, as the Functions host does
+
+        machine_key = secrets.token_urlsafe(24)
+        host = LocalFunctionHost(function_app.app, env, function_keys=(machine_key,))
+    except BaseException:
+        stop_all()
+        raise
     server.RequestHandlerClass = make_handler(host)
     stop = threading.Event()
     queues = QueueServiceClient.from_connection_string(endpoints.connection_string)
@@ -144,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for thread in threads:
         thread.start()
+    onboard_demo_tenant(host, issuer)
 
-    print(banner(base, env), flush=True)
+    print(banner(base, env, issuer, simulator, machine_key), flush=True)
     print(f"READY {base}", flush=True)
 
     def shut_down(signum: int, frame: Any) -> None:
@@ -155,32 +196,48 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, shut_down)
     stop.wait()
     server.shutdown()
-    simulator.stop()
-    azurite.stop()
+    host.close()
+    stop_all()
     return 0
 
 
-def banner(base: str, env: dict[str, str]) -> str:
+def onboard_demo_tenant(host: Any, issuer: Any) -> None:
+    """The demo tenant, onboarded by the demo admin as a person would (the queue pump checks it in a moment)."""
+    from devstack.graph_simulator.demo import DEMO_INITIAL_DOMAIN
+
+    admin = next(p for p in issuer.people if "Jit.Admin" in p.roles)
+    token = issuer.mint(admin)
+    answer = host.http("POST", "/api/jit/tenants", {"tenant": DEMO_INITIAL_DOMAIN}, {"Authorization": f"Bearer {token}"})
+    if answer.status_code not in (200, 202):
+        log.error("onboarding the demo tenant failed: %s", answer.get_body().decode(errors="replace"))
+
+
+def banner(base: str, env: dict[str, str], issuer: Any, simulator: Any, machine_key: str) -> str:
     example = json.dumps(
         {
             "tenantId": "demo.onmicrosoft.com",
-            "user": {"type": "new", "displayName": "JIT admin for ticket 4711"},
+            "user": {"type": "new", "displayName": "Mailbox admin"},
             "duration": "PT1H",
             "roles": ["Exchange Administrator"],
             "reason": "Mailbox migration, ticket 4711",
             "ticketId": "4711",
         }
     )
+    people = "\n".join(f"    {p.name:<16} {', '.join(p.roles)}" for p in issuer.people)
     return f"""
-JIT admin functions are running at {base}/api
-  storage (Azurite):  {env["AzureWebJobsStorage"].split("TableEndpoint=")[1].rstrip(";")}
-  Graph:              {env.get("GRAPH_BASE_URL")}
+JIT admin access is running at {base}
 
-Request access, poll the Location it answers with until "Active", then fetch the TAP (once):
-  curl -si -X POST {base}/api/jit/requests -H 'Content-Type: application/json' -d '{example}'
-  curl -s {base}/api/jit/requests/<id>
-  curl -s {base}/api/jit/requests/<id>/credentials
-Roles of the demo tenant: curl -s {base}/api/jit/tenants/demo.onmicrosoft.com/roles
+  Portal:             {base}/portal/   (sign in as one of the demo people; the local issuer stands in for Entra ID)
+{people}
+  API for people:     {base}/api/jit/...   (an Entra ID bearer token; the portal gets one for you)
+  API for machines:   {base}/api/svc/jit/...   with header x-functions-key: {machine_key}
+  Storage (Azurite):  {env["AzureWebJobsStorage"].split("TableEndpoint=")[1].rstrip(";")}
+  Graph simulator:    {env.get("GRAPH_BASE_URL")}   (control: {simulator.control_url}; sent mail, users, roles: GET {simulator.control_url}/tenants)
+  Sign-in (issuer):   {issuer.authority}
+
+Request access as a machine would, poll the Location until "Active" (a person fetches the TAP in the portal):
+  curl -si -X POST {base}/api/svc/jit/requests -H 'x-functions-key: {machine_key}' -H 'Content-Type: application/json' -d '{example}'
+  curl -s {base}/api/svc/jit/requests/<id> -H 'x-functions-key: {machine_key}'
 Stop with Ctrl-C.
 """
 

@@ -15,11 +15,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from jit.domain.errors import JitError
 from jit.domain.request import RequestLimits
+from jit.identity.settings import IdentitySettings, read_identity_settings
 
 _DURATION = TypeAdapter(timedelta)
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _TABLE_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,39}$")
 _QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){1,52}[a-z0-9]$")
+_CRON_FIELD = r"(?:\*|\?|[0-9A-Za-z]+(?:-[0-9A-Za-z]+)?)(?:/[0-9]+)?(?:,(?:\*|[0-9A-Za-z]+(?:-[0-9A-Za-z]+)?)(?:/[0-9]+)?)*"
+_NCRONTAB = re.compile(rf"^{_CRON_FIELD}(?:\s+{_CRON_FIELD}){{5}}$")
 
 
 class ConfigurationError(JitError):
@@ -33,6 +36,7 @@ class StorageSettings:
     connection_string: str | None = None
     table_service_uri: str | None = None
     queue_service_uri: str | None = None
+    blob_service_uri: str | None = None
     # Client id of a user-assigned managed identity; None means the system-assigned one (or the developer's login).
     managed_identity_client_id: str | None = None
 
@@ -93,6 +97,14 @@ class TapKeys:
 
 
 @dataclass(frozen=True)
+class AuditKeySettings:
+    """Keys that sign audit entries and checkpoints (HMAC-SHA256): the current one signs, every one listed verifies."""
+
+    current: bytes = field(repr=False)
+    previous: tuple[bytes, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
 class NotifySettings:
     queue: str
     emails: tuple[str, ...]
@@ -125,11 +137,19 @@ class Settings:
     expiry_alert_after: timedelta
     drift_lookback: timedelta
     approval_timeout: timedelta
-    trust_client_principal: bool
     service_identity: str
     service_roles: tuple[str, ...]
     notify: NotifySettings
     permanent_delete: bool
+    audit_keys: AuditKeySettings | None = None
+    checkpoint_schedule: str = "0 */1 * * * *"
+    # Read by the timer triggers' bindings (%JIT_SWEEP_SCHEDULE%, %JIT_DRIFT_SCHEDULE%); checked here so a bad one
+    # is named at start, not found by a timer that never fires.
+    sweep_schedule: str = "0 */1 * * * *"
+    drift_schedule: str = "0 0 3 * * *"
+    identity: IdentitySettings = field(default_factory=lambda: IdentitySettings(None, (), ()))
+    # The portal's own app registration (a single-page application) that signs people in for the API.
+    portal_client_id: str | None = None
 
     @property
     def grants_table(self) -> str:
@@ -176,6 +196,15 @@ class Settings:
         return f"{self.table_prefix}Secrets"
 
     @property
+    def tenants_table(self) -> str:
+        return f"{self.table_prefix}Tenants"
+
+    @property
+    def checkpoint_container(self) -> str:
+        """Blob container names are lower case, 3-63 letters, digits and hyphens."""
+        return f"{self.table_prefix.lower()}-audit-checkpoints"
+
+    @property
     def graph_base_url(self) -> str:
         return self.graph.base_url
 
@@ -202,11 +231,17 @@ class Settings:
             expiry_alert_after=reader.duration("JIT_EXPIRY_ALERT_AFTER", "PT10M"),
             drift_lookback=reader.duration("JIT_DRIFT_LOOKBACK", "P7D"),
             approval_timeout=reader.duration("JIT_APPROVAL_TIMEOUT", "PT4H"),
-            trust_client_principal=reader.flag("JIT_TRUST_CLIENT_PRINCIPAL", default=False),
             service_identity=reader._get("JIT_SERVICE_IDENTITY", "function-key"),
             service_roles=reader.roles("JIT_SERVICE_ROLES", "Jit.Requester"),
             notify=reader.notify(),
             permanent_delete=reader.flag("JIT_PERMANENT_DELETE", default=False),
+            audit_keys=reader.audit_keys(),
+            checkpoint_schedule=reader.schedule("JIT_AUDIT_CHECKPOINT_SCHEDULE", "0 */1 * * * *"),
+            sweep_schedule=reader.schedule("JIT_SWEEP_SCHEDULE", "0 */1 * * * *"),
+            drift_schedule=reader.schedule("JIT_DRIFT_SCHEDULE", "0 0 3 * * *"),
+            # JIT_AUTH_CLIENT_ID, JIT_AUTH_AUDIENCES, JIT_AUTH_TENANT_IDS, JIT_AUTH_AUTHORITY: who may present tokens.
+            identity=read_identity_settings(env, reader.problems),
+            portal_client_id=reader.optional("JIT_PORTAL_CLIENT_ID"),
         )
         if reader.problems:
             raise ConfigurationError("invalid app settings: " + "; ".join(reader.problems))
@@ -228,6 +263,13 @@ class _Reader:
         value = self._get(name, default)
         if not pattern.match(value):
             self.problems.append(f"{name}={value!r} must be {expected}")
+        return value
+
+    def schedule(self, name: str, default: str) -> str:
+        """An NCRONTAB expression as the Functions timer reads it: six fields, seconds first."""
+        value = self._get(name, default)
+        if not _NCRONTAB.match(value):
+            self.problems.append(f"{name}={value!r} must be an NCRONTAB schedule of six fields, seconds first, such as '0 */1 * * * *'")
         return value
 
     def duration(self, name: str, default: str) -> timedelta:
@@ -343,6 +385,24 @@ class _Reader:
             self.problems.append("GRAPH_AUTH=development is only allowed when GRAPH_BASE_URL is on loopback")
         return settings
 
+    def audit_keys(self) -> AuditKeySettings | None:
+        keys: list[bytes] = []
+        for name in ("JIT_AUDIT_KEY", "JIT_AUDIT_KEY_PREVIOUS"):
+            text = self.optional(name)
+            if text is None:
+                continue
+            try:
+                key = base64.b64decode(text, validate=True)
+            except binascii.Error:
+                key = b""
+            if len(key) != 32:
+                self.problems.append(f"{name} must be 32 random bytes, base64-encoded")
+                continue
+            keys.append(key)
+        if not self.optional("JIT_AUDIT_KEY") or not keys:
+            return None
+        return AuditKeySettings(current=keys[0], previous=tuple(keys[1:]))
+
     def tap_keys(self) -> TapKeys | None:
         keys: list[bytes] = []
         for name in ("JIT_TAP_ENCRYPTION_KEY", "JIT_TAP_ENCRYPTION_KEY_PREVIOUS"):
@@ -369,13 +429,20 @@ class _Reader:
         account = self.env.get("AzureWebJobsStorage__accountName", "").strip()
         table_uri = self.env.get("AzureWebJobsStorage__tableServiceUri", "").strip()
         queue_uri = self.env.get("AzureWebJobsStorage__queueServiceUri", "").strip()
+        blob_uri = self.env.get("AzureWebJobsStorage__blobServiceUri", "").strip()
         if account:
             table_uri = table_uri or f"https://{account}.table.core.windows.net"
             queue_uri = queue_uri or f"https://{account}.queue.core.windows.net"
+            blob_uri = blob_uri or f"https://{account}.blob.core.windows.net"
         if not (table_uri and queue_uri):
             self.problems.append(
                 "storage is not configured: set AzureWebJobsStorage (connection string) or "
                 "AzureWebJobsStorage__accountName (or both __tableServiceUri and __queueServiceUri)"
             )
         client_id = self.env.get("AzureWebJobsStorage__clientId", "").strip() or None
-        return StorageSettings(table_service_uri=table_uri, queue_service_uri=queue_uri, managed_identity_client_id=client_id)
+        return StorageSettings(
+            table_service_uri=table_uri,
+            queue_service_uri=queue_uri,
+            blob_service_uri=blob_uri or None,
+            managed_identity_client_id=client_id,
+        )

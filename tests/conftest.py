@@ -17,6 +17,7 @@ import function_app
 from devstack.azurite import Azurite, AzuriteEndpoints
 from devstack.function_host import LocalFunctionHost
 from devstack.graph_simulator import GraphSimulator, Tenant
+from devstack.oidc_issuer import OidcIssuer
 from jit import bootstrap
 from jit.bootstrap import Services
 from jit.settings import Settings
@@ -27,6 +28,44 @@ TENANT_GUID = "11111111-2222-4333-8444-555555555555"
 GROUP_HELPDESK = "aaaaaaaa-0000-4000-8000-000000000001"
 GROUP_SECURITY = "aaaaaaaa-0000-4000-8000-000000000002"
 TAP_KEY = "W2PgLJgo3wa+gh4zbz5kuU9rqYnnPwBGW6iyvtMpHss="  # tests only
+AUDIT_KEY = "c2lnbmluZy1rZXktZm9yLXRlc3RzLW9ubHktMzJieXQ="  # tests only
+FUNCTION_KEY = "test-function-key"  # the machine key the local host accepts on /api/svc/ routes
+# Who calls when a test does not say: a person who may request and administer (but never approve their own).
+DEFAULT_CALLER = "tech@msp.com"
+DEFAULT_ROLES = ("Jit.Requester", "Jit.Admin")
+
+_issuer: OidcIssuer | None = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def issuer() -> Iterator[OidcIssuer]:
+    """The local OpenID issuer that stands in for Entra ID: tests sign people in with its tokens."""
+    global _issuer
+    with OidcIssuer() as started:
+        _issuer = started
+        yield started
+        _issuer = None
+
+
+def token_for(name: str, *roles: str, object_id: str | None = None) -> str:
+    """An Entra-shaped access token for a person (the same name gets the same object id)."""
+    assert _issuer is not None, "the issuer fixture is not running"
+    oid = object_id or str(uuid.uuid5(uuid.NAMESPACE_DNS, name))
+    try:
+        person = _issuer.person(oid)
+    except KeyError:
+        person = _issuer.add_person(name, name, roles, object_id=oid)
+    return _issuer.mint(person, roles=roles)
+
+
+def principal(name: str, *roles: str, object_id: str | None = None) -> dict[str, str]:
+    """The Authorization header a person signed in with Entra ID sends."""
+    return {"Authorization": f"Bearer {token_for(name, *roles, object_id=object_id)}"}
+
+
+def machine(**extra: str) -> dict[str, str]:
+    """The headers of a machine caller with a function key (on /api/svc/ routes)."""
+    return {"x-functions-key": FUNCTION_KEY, **extra}
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +101,9 @@ class Stack:
     tenant: Tenant
 
     def call(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> func.HttpResponse:
+        headers = dict(headers or {})
+        if url.startswith("/api/jit/") and not any(k.lower() in ("authorization", "x-functions-key") for k in headers):
+            headers.update(principal(DEFAULT_CALLER, *DEFAULT_ROLES))
         return self.host.http(method, url, body, headers)
 
     def post_request(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -78,6 +120,17 @@ class Stack:
                 break
         return total
 
+    def onboard(self, reference: str, directories: tuple[str, ...] = ("entra",)) -> dict[str, Any]:
+        """Onboard a tenant as an admin would: ask for it, let the worker check it with its directory."""
+        answer = self.call("POST", "/api/jit/tenants", {"tenant": reference, "directories": list(directories)})
+        assert answer.status_code in (200, 202), answer.get_body()
+        self.drain()
+        found = self.call("GET", f"/api/jit/tenants/{reference}")
+        assert found.status_code == 200, found.get_body()
+        registration: dict[str, Any] = body_of(found)
+        assert registration["state"] == "Ready", registration
+        return registration
+
     def queued(self) -> int:
         props = self.queues.get_queue_client(self.env["JIT_WORK_QUEUE"]).get_queue_properties()
         return int(props.approximate_message_count)
@@ -89,7 +142,10 @@ def body_of(response: func.HttpResponse) -> Any:
 
 def stack_env(endpoints: AzuriteEndpoints, graph_base_url: str, **overrides: str) -> dict[str, str]:
     unique = uuid.uuid4().hex[:10]
+    assert _issuer is not None
     env = {
+        **_issuer.identity_env(),
+        "JIT_AUDIT_KEY": AUDIT_KEY,
         "AzureWebJobsStorage": endpoints.connection_string,
         "JIT_TABLE_PREFIX": f"T{unique}",
         "JIT_WORK_QUEUE": f"work-{unique}",
@@ -102,10 +158,9 @@ def stack_env(endpoints: AzuriteEndpoints, graph_base_url: str, **overrides: str
         "GRAPH_AUTH": "development",
         "JIT_TAP_ENCRYPTION_KEY": TAP_KEY,
         "JIT_GRAPH_RETRY_BUDGET": "PT10S",
-        # Tests act as a function-key caller that may request and administer (but never approve its own grants),
-        # and sign people in through App Service Authentication's principal header.
+        "JIT_AUDIT_CHECKPOINT_SCHEDULE": "0 */1 * * * *",
+        # Machines with the function key may request and administer (never approve, never take a credential).
         "JIT_SERVICE_ROLES": "Jit.Requester,Jit.Admin",
-        "JIT_TRUST_CLIENT_PRINCIPAL": "true",
     }
     env.update(overrides)
     return env
@@ -126,17 +181,20 @@ def graph() -> Iterator[GraphSimulator]:
 def make_stack(azurite: AzuriteEndpoints, graph: GraphSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     hosts: list[LocalFunctionHost] = []
 
-    def make(**overrides: str) -> Stack:
+    def make(*, onboard: tuple[str, ...] = (TENANT, OTHER_TENANT), **overrides: str) -> Stack:
         env = stack_env(azurite, graph.base_url, **overrides)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         clock = FakeClock()
         services = bootstrap.build(Settings.from_env(env), clock=clock)
         bootstrap.reset(services)
-        host = LocalFunctionHost(function_app.app, env)
+        host = LocalFunctionHost(function_app.app, env, function_keys=(FUNCTION_KEY,))
         hosts.append(host)
         queues = QueueServiceClient.from_connection_string(env["AzureWebJobsStorage"])
-        return Stack(host, services, clock, env, queues, graph, graph.tenant(TENANT_GUID))
+        stack = Stack(host, services, clock, env, queues, graph, graph.tenant(TENANT_GUID))
+        for reference in onboard:
+            stack.onboard(reference)
+        return stack
 
     yield make
     for host in hosts:
@@ -162,19 +220,3 @@ def valid_request(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
-
-
-def principal(name: str, *roles: str, object_id: str | None = None) -> dict[str, str]:
-    """The X-MS-CLIENT-PRINCIPAL header App Service Authentication would pass for this person."""
-    import base64
-
-    claims = [
-        {
-            "typ": "http://schemas.microsoft.com/identity/claims/objectidentifier",
-            "val": object_id or str(uuid.uuid5(uuid.NAMESPACE_DNS, name)),
-        },
-        {"typ": "preferred_username", "val": name},
-        *({"typ": "roles", "val": role} for role in roles),
-    ]
-    body = {"auth_typ": "aad", "claims": claims, "name_typ": "preferred_username", "role_typ": "roles"}
-    return {"X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(body).encode()).decode()}

@@ -35,8 +35,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
+from jit.domain.audit import AuditEntry
 from jit.domain.errors import ConcurrencyConflict
-from jit.domain.work import AuditEntry
 
 HEAD_KEY = "~head"
 GENESIS_HASH = "0" * 64

@@ -1,8 +1,14 @@
-"""Grants in Azure Table Storage.
+"""Grants in Azure Table Storage, each change committed together with its audit entries.
 
-Layout: table `<prefix>Grants` holds one partition per tenant, RowKey = the grant id mirrored so that a partition
-reads newest first. Table `<prefix>GrantIndex` maps every grant id to its tenant in one partition (same newest-first
-keys), which serves look-ups by id alone and the cross-tenant list. Every update is conditional on the ETag read.
+Layout: table `<prefix>Grants` holds one partition per tenant (its GUID). A grant's row key is its id mirrored so a
+partition reads newest first. Beside the grants, the same partition holds rows whose keys start with `~` (sorting
+after every grant): the grants' audit chains (`~a|`, see `audit_chain.py`), checkpoint buckets (`~c|`), sealed
+credentials waiting for their one retrieval (`~s|<grant>`), and access ledgers of existing accounts (`~l|<account>`).
+Because they share the partition, a grant's update, its audit entries, its sealed credential and its ledger commit
+in one entity-group transaction: together or not at all, in one round trip, conditional on the grant's ETag.
+
+Table `<prefix>GrantIndex` maps every grant id to its tenant in one partition (same newest-first keys), which serves
+look-ups by id alone and the cross-tenant list, and keeps the list of tenants served.
 """
 
 from __future__ import annotations
@@ -11,36 +17,49 @@ import base64
 import binascii
 import builtins
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
+from jit.adapters import audit_chain
+from jit.adapters.audit_chain import AuditKeys, ChainHead
+from jit.adapters.grant_codec import from_entity, to_entity
+from jit.domain.audit import AuditEntry, transition_entries
 from jit.domain.errors import ConcurrencyConflict, Conflict, FieldError, NotFound, ValidationFailed
-from jit.domain.grant import Grant, Status, Transition
+from jit.domain.grant import Grant, Stamp, Status
 from jit.domain.ids import grant_id_from_key, is_grant_id, newest_first_key
-from jit.domain.request import ExpirationAction, GrantRequest, TapSettings, UserKind, UserSpec
-from jit.services.ports import GrantPage
+from jit.domain.ledger import Ledger, LedgerEntry, LedgerWrite, Origin
+from jit.services.ports import GrantPage, SealedSecret, StaleGrant
 
 INDEX_PARTITION = "grant"
 TENANT_PARTITION = "tenant"
 MAX_UPDATE_ATTEMPTS = 8
+SECRET_PREFIX = "~s|"  # noqa: S105 - a row key prefix, not a secret
+LEDGER_PREFIX = "~l|"
+# Only grants: every other row of a tenant's partition starts with "~".
+_GRANTS_ONLY = "RowKey lt '~'"
+_REPLACE_IF_UNCHANGED = {"mode": UpdateMode.REPLACE, "match_condition": MatchConditions.IfNotModified}
 
 
 class TableGrantRepository:
-    def __init__(self, grants: TableClient, index: TableClient) -> None:
+    def __init__(self, grants: TableClient, index: TableClient, keys: AuditKeys) -> None:
         self._grants = grants
         self._index = index
+        self._keys = keys
         # Which tenant a grant belongs to never changes, so look-ups by id are remembered per process.
         self._tenant_of: dict[str, str] = {}
         self._known_tenants: set[str] = set()
 
-    def add(self, grant: Grant) -> Grant:
+    # Writing ----------------------------------------------------------------------------------------------------
+
+    def add(self, grant: Grant, entries: Sequence[AuditEntry] = ()) -> Grant:
+        """Store a new grant with its first audit entries (its opening transition, and any given)."""
         key = newest_first_key(grant.id)
         try:
             self._index.create_entity({"PartitionKey": INDEX_PARTITION, "RowKey": key, "TenantId": grant.tenant_id})
@@ -48,15 +67,94 @@ class TableGrantRepository:
             if self._locate(grant.id) != grant.tenant_id:
                 raise Conflict(f"grant id {grant.id} is taken") from None
         if grant.tenant_id not in self._known_tenants:
-            # Every tenant the system ever served, for checks that must look at all of them (drift).
+            # Every tenant the system ever served, for checks that must look at all of them (drift, checkpoints).
             self._index.upsert_entity({"PartitionKey": TENANT_PARTITION, "RowKey": grant.tenant_id})
             self._known_tenants.add(grant.tenant_id)
+        rows, head = audit_chain.append(
+            grant.tenant_id, grant.id, ChainHead(), [*transition_entries(None, grant), *entries], self._keys
+        )
+        operations: list[Any] = [("create", to_entity(grant, chain_sequence=head.sequence, chain_hash=head.hash))]
+        operations += [("create", row) for row in rows]
+        operations.append(self._bucket(grant.tenant_id, grant.id, head, [*transition_entries(None, grant), *entries]))
         try:
-            meta = self._grants.create_entity(_to_entity(grant))
-        except ResourceExistsError:
-            raise Conflict(f"grant {grant.id} exists already") from None
+            results = self._grants.submit_transaction(operations)
+        except TableTransactionError as failed:
+            if failed.status_code == 409:
+                raise Conflict(f"grant {grant.id} exists already") from None
+            raise
         self._tenant_of[grant.id] = grant.tenant_id
-        return replace(grant, version=meta["etag"])
+        return replace(grant, stamp=Stamp(_etag(results[0]), head.sequence, head.hash))
+
+    def save(
+        self,
+        before: Grant,
+        after: Grant,
+        entries: Sequence[AuditEntry] = (),
+        *,
+        secret: SealedSecret | None = None,
+        drop_secret: SealedSecret | None = None,
+        ledger: LedgerWrite | None = None,
+    ) -> Grant:
+        """Store `after` in place of `before`, appending its new transitions and `entries` to its audit chain, in one
+        transaction; StaleGrant when the grant (or the ledger, or the secret) changed since they were read."""
+        if before.stamp is None:
+            raise ValueError(f"grant {before.id} was not read from the store")
+        appended = [*transition_entries(before, after), *entries]
+        if after == before and not appended and secret is None and drop_secret is None and ledger is None:
+            return before
+        partition = after.tenant_id
+        head = ChainHead(before.stamp.chain_sequence, before.stamp.chain_hash or audit_chain.GENESIS)
+        rows, head = audit_chain.append(partition, after.id, head, appended, self._keys)
+        operations: list[Any] = [
+            (
+                "update",
+                to_entity(after, chain_sequence=head.sequence, chain_hash=head.hash),
+                {**_REPLACE_IF_UNCHANGED, "etag": before.stamp.etag},
+            )
+        ]
+        operations += [("create", row) for row in rows]
+        if rows:
+            operations.append(self._bucket(partition, after.id, head, appended))
+        if secret is not None:
+            operations.append(("upsert", _secret_entity(partition, after.id, secret), {"mode": UpdateMode.REPLACE}))
+        if drop_secret is not None and drop_secret.etag:
+            key = {"PartitionKey": partition, "RowKey": SECRET_PREFIX + after.id}
+            operations.append(("delete", key, {"etag": drop_secret.etag, "match_condition": MatchConditions.IfNotModified}))
+        if ledger is not None and ledger.after != ledger.before:
+            operations.append(_ledger_operation(partition, ledger))
+        try:
+            results = self._grants.submit_transaction(operations)
+        except TableTransactionError as failed:
+            if failed.status_code in (404, 409, 412):
+                raise StaleGrant(after.id) from None
+            raise
+        return replace(after, stamp=Stamp(_etag(results[0]), head.sequence, head.hash))
+
+    def update(
+        self,
+        grant_id: str,
+        change: Callable[[Grant], Grant | tuple[Grant, list[AuditEntry]]],
+        tenant_id: str | None = None,
+    ) -> Grant:
+        """Apply `change` to the latest version and store it (with the audit entries it returns, if any), re-reading
+        and re-applying on a lost race. `change` returning its argument unchanged stores nothing."""
+        for _ in range(MAX_UPDATE_ATTEMPTS):
+            current = self.get(grant_id, tenant_id)
+            result = change(current)
+            changed, entries = result if isinstance(result, tuple) else (result, [])
+            if changed == current and not entries:
+                return current
+            try:
+                return self.save(current, changed, entries)
+            except StaleGrant:
+                continue  # somebody else wrote first: read their version and apply the change to it
+        raise ConcurrencyConflict(f"grant {grant_id} kept changing; gave up after {MAX_UPDATE_ATTEMPTS} attempts")
+
+    def _bucket(self, partition: str, chain: str, head: ChainHead, entries: Sequence[AuditEntry]) -> Any:
+        at = max((e.at for e in entries), default=datetime.now(UTC))
+        return ("upsert", audit_chain.bucket_row(partition, chain, head, at), {"mode": UpdateMode.REPLACE})
+
+    # Reading ----------------------------------------------------------------------------------------------------
 
     def get(self, grant_id: str, tenant_id: str | None = None) -> Grant:
         if not is_grant_id(grant_id):
@@ -66,25 +164,28 @@ class TableGrantRepository:
             entity = self._grants.get_entity(tenant, newest_first_key(grant_id))
         except ResourceNotFoundError:
             raise NotFound(f"grant {grant_id} not found") from None
-        return _from_entity(entity)
+        return from_entity(entity)
 
-    def update(self, grant_id: str, change: Callable[[Grant], Grant], tenant_id: str | None = None) -> Grant:
-        for _ in range(MAX_UPDATE_ATTEMPTS):
-            current = self.get(grant_id, tenant_id)
-            changed = change(current)
-            if changed == current:
-                return current
-            try:
-                meta = self._grants.update_entity(
-                    _to_entity(changed),
-                    mode=UpdateMode.REPLACE,
-                    etag=current.version,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except ResourceModifiedError:
-                continue  # somebody else wrote first: read their version and apply the change to it
-            return replace(changed, version=meta["etag"])
-        raise ConcurrencyConflict(f"grant {grant_id} kept changing; gave up after {MAX_UPDATE_ATTEMPTS} attempts")
+    def secret(self, grant: Grant) -> SealedSecret | None:
+        """The grant's sealed credential, if one waits for retrieval."""
+        try:
+            entity = self._grants.get_entity(grant.tenant_id, SECRET_PREFIX + grant.id)
+        except ResourceNotFoundError:
+            return None
+        expires = entity.get("ExpiresAt")
+        return SealedSecret(str(entity["Sealed"]), _utc(expires) if expires else None, entity.metadata["etag"])
+
+    def ledger(self, tenant_id: str, account_id: str) -> Ledger:
+        try:
+            entity = self._grants.get_entity(tenant_id, LEDGER_PREFIX + account_id.lower())
+        except ResourceNotFoundError:
+            return Ledger(account_id.lower())
+        raw = json.loads(entity.get("Entries") or "{}")
+        entries = {
+            key: LedgerEntry(Origin(e["origin"]), tuple(e.get("holders", ())), e.get("reference"), e.get("removing"))
+            for key, e in raw.items()
+        }
+        return Ledger(account_id.lower(), entries, entity.metadata["etag"])
 
     def list(
         self,
@@ -97,13 +198,13 @@ class TableGrantRepository:
     ) -> GrantPage:
         token = _decode_token(continuation_token, "tenant" if tenant_id else "all")
         if tenant_id:
-            query, params = "PartitionKey eq @tenant", {"tenant": tenant_id}
+            query, params = f"PartitionKey eq @tenant and {_GRANTS_ONLY}", {"tenant": tenant_id}
             if status is not None:
                 query, params = query + " and Status eq @status", {**params, "status": status.value}
             if requester_id is not None:
                 query, params = query + " and RequestedById eq @requester", {**params, "requester": requester_id}
             pages: Any = self._grants.query_entities(query, parameters=params, results_per_page=top).by_page(token)
-            grants = [_from_entity(e) for e in next(pages, [])]
+            grants = [from_entity(e) for e in next(pages, [])]
             return GrantPage(grants, _encode_token(pages.continuation_token, "tenant"))
         # Across tenants: read one page of the index (newest first), then the grants themselves.
         pages = self._index.query_entities("PartitionKey eq @p", parameters={"p": INDEX_PARTITION}, results_per_page=top).by_page(
@@ -111,7 +212,7 @@ class TableGrantRepository:
         )
         rows = [(grant_id_from_key(e["RowKey"]), e["TenantId"]) for e in next(pages, [])]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            found = list(pool.map(lambda row: self._get_or_none(*row), rows))
+            found = builtins.list(pool.map(lambda row: self._get_or_none(*row), rows))
         grants = [
             g
             for g in found
@@ -123,19 +224,33 @@ class TableGrantRepository:
 
     def open_grants_of(self, tenant_id: str, requester_id: str) -> int:
         """Grants of this requester in this tenant that have not ended (one partition, filtered by the service)."""
-        query = "PartitionKey eq @tenant and RequestedById eq @requester"
+        query = f"PartitionKey eq @tenant and {_GRANTS_ONLY} and RequestedById eq @requester"
         rows = self._grants.query_entities(query, parameters={"tenant": tenant_id, "requester": requester_id}, select=["Status"])
         return sum(1 for row in rows if not Status(row["Status"]).is_final)
+
+    def live_grants_of_account(self, tenant_id: str, account_id: str) -> frozenset[str]:
+        """Ids of grants on this account that have not ended (the access ledger's holders are checked against it)."""
+        query = f"PartitionKey eq @tenant and {_GRANTS_ONLY} and AccountId eq @account"
+        rows = self._grants.query_entities(
+            query, parameters={"tenant": tenant_id, "account": account_id.lower()}, select=["Id", "Status"]
+        )
+        return frozenset(str(r["Id"]) for r in rows if not Status(r["Status"]).is_final)
 
     def active_and_recently_ended(self, since: datetime) -> builtins.list[Grant]:
         """Active grants, and grants whose access ended since `since` (a scan: the daily drift check's read)."""
         # Parameters must stand as words of their own: the SDK substitutes "@since", not "@since)".
         query = "Status eq 'Active' or ((Status eq 'Expired' or Status eq 'Revoked') and RevokedAt ge @since )"
-        entities = self._grants.query_entities(query, parameters={"since": since.astimezone(UTC)})
-        return [_from_entity(e) for e in entities]
+        return [from_entity(e) for e in self._grants.query_entities(query, parameters={"since": since.astimezone(UTC)})]
 
     def tenants(self) -> builtins.list[str]:
         return [e["RowKey"] for e in self._index.query_entities("PartitionKey eq @p", parameters={"p": TENANT_PARTITION})]
+
+    def audit_rows(self, tenant_id: str, prefix: str = audit_chain.ENTRY_PREFIX) -> Iterable[Any]:
+        """The tenant's rows whose keys start with `prefix` (audit entries by default), in key order."""
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return self._grants.query_entities(
+            "PartitionKey eq @t and RowKey ge @low and RowKey lt @high", parameters={"t": tenant_id, "low": prefix, "high": upper}
+        )
 
     def _get_or_none(self, grant_id: str, tenant_id: str) -> Grant | None:
         try:
@@ -153,6 +268,46 @@ class TableGrantRepository:
         tenant = str(entity["TenantId"])
         self._tenant_of[grant_id] = tenant
         return tenant
+
+
+def _secret_entity(partition: str, grant_id: str, secret: SealedSecret) -> dict[str, Any]:
+    return {
+        "PartitionKey": partition,
+        "RowKey": SECRET_PREFIX + grant_id,
+        "Sealed": secret.sealed,
+        "ExpiresAt": secret.expires_at,
+    }
+
+
+def _ledger_operation(partition: str, write: LedgerWrite) -> Any:
+    ledger = write.after
+    entity = {
+        "PartitionKey": partition,
+        "RowKey": LEDGER_PREFIX + ledger.account_id,
+        "Entries": json.dumps(
+            {
+                key: {
+                    k: v
+                    for k, v in (
+                        ("origin", e.origin.value),
+                        ("holders", list(e.holders)),
+                        ("reference", e.reference),
+                        ("removing", e.removing),
+                    )
+                    if v
+                }
+                for key, e in ledger.entries.items()
+            }
+        ),
+    }
+    if write.before.etag is None:
+        return ("create", entity)
+    return ("update", entity, {**_REPLACE_IF_UNCHANGED, "etag": write.before.etag})
+
+
+def _etag(result: Any) -> str:
+    etag = result.get("etag") if isinstance(result, dict) else None
+    return str(etag or "")
 
 
 def _encode_token(token: Any, mode: str) -> str | None:
@@ -174,97 +329,5 @@ def _decode_token(token: str | None, mode: str) -> Any:
     raise ValidationFailed([FieldError("continuationToken", "is not a token this list returned")])
 
 
-def _to_entity(grant: Grant) -> dict[str, Any]:
-    request = grant.request
-    return {
-        "PartitionKey": grant.tenant_id,
-        "RowKey": newest_first_key(grant.id),
-        "Id": grant.id,
-        "TenantId": grant.tenant_id,
-        "Status": grant.status.value,
-        "User": json.dumps(request.user.to_json()),
-        "StartDateTime": request.start,
-        "EndDateTime": request.end,
-        "Roles": json.dumps(list(request.roles)),
-        "Groups": json.dumps(list(request.groups)),
-        "Reason": request.reason,
-        "TicketId": request.ticket_id,
-        "TemporaryAccessPass": json.dumps(_tap_json(request.tap)),
-        "ExpirationActions": json.dumps([a.value for a in request.expiration_actions]),
-        "Notifications": json.dumps(request.notifications) if request.notifications is not None else None,
-        "TemplateName": request.template_name,
-        "CreatedAt": grant.created_at,
-        "RequestedBy": grant.requested_by,
-        "RequestedById": grant.requester_id,
-        "History": json.dumps([_transition_json(t) for t in grant.history]),
-        "RevokeRequestedAt": grant.revoke_requested_at,
-        "RevokedAt": grant.revoked_at,
-        "Progress": json.dumps(grant.progress),
-        "Error": json.dumps(grant.error) if grant.error else None,
-    }
-
-
-def _from_entity(entity: Any) -> Grant:
-    user = json.loads(entity["User"])
-    tap = json.loads(entity["TemporaryAccessPass"])
-    notifications = entity.get("Notifications")
-    request = GrantRequest(
-        tenant_id=entity["TenantId"],
-        user=UserSpec(UserKind(user["type"]), user.get("displayName"), user.get("userPrincipalName"), user.get("id")),
-        start=_utc(entity["StartDateTime"]),
-        end=_utc(entity["EndDateTime"]),
-        roles=tuple(json.loads(entity["Roles"])),
-        groups=tuple(json.loads(entity["Groups"])),
-        reason=entity["Reason"],
-        ticket_id=entity.get("TicketId"),
-        tap=TapSettings(tap["enabled"], tap["lifetimeInMinutes"], tap["isUsableOnce"]),
-        expiration_actions=tuple(ExpirationAction(a) for a in json.loads(entity["ExpirationActions"])),
-        notifications=json.loads(notifications) if notifications else None,
-        template_name=entity.get("TemplateName"),
-    )
-    revoke_at = entity.get("RevokeRequestedAt")
-    revoked_at = entity.get("RevokedAt")
-    error = entity.get("Error")
-    return Grant(
-        id=entity["Id"],
-        request=request,
-        status=Status(entity["Status"]),
-        created_at=_utc(entity["CreatedAt"]),
-        requested_by=entity["RequestedBy"],
-        history=tuple(_transition(t) for t in json.loads(entity["History"])),
-        revoke_requested_at=_utc(revoke_at) if revoke_at else None,
-        revoked_at=_utc(revoked_at) if revoked_at else None,
-        progress=json.loads(entity.get("Progress") or "{}"),
-        error=json.loads(error) if error else None,
-        version=entity.metadata["etag"],
-        requester_id=str(entity.get("RequestedById") or ""),
-    )
-
-
-def _tap_json(tap: TapSettings) -> dict[str, Any]:
-    return {"enabled": tap.enabled, "lifetimeInMinutes": tap.lifetime_in_minutes, "isUsableOnce": tap.is_usable_once}
-
-
-def _transition_json(step: Transition) -> dict[str, Any]:
-    return {
-        "from": step.from_status.value if step.from_status else None,
-        "to": step.to_status.value,
-        "at": step.at.isoformat(),
-        "actor": step.actor,
-        "reason": step.reason,
-    }
-
-
-def _transition(raw: dict[str, Any]) -> Transition:
-    return Transition(
-        from_status=Status(raw["from"]) if raw["from"] else None,
-        to_status=Status(raw["to"]),
-        at=datetime.fromisoformat(raw["at"]),
-        actor=raw["actor"],
-        reason=raw["reason"],
-    )
-
-
 def _utc(value: datetime) -> datetime:
-    """Table timestamps come back as a datetime subclass; keep plain aware datetimes in the domain."""
     return datetime.fromisoformat(value.isoformat()).astimezone(UTC)

@@ -1,63 +1,117 @@
-"""Policies in Azure Table Storage: per tenant (or `default`), every revision kept, the current one guarded by ETag."""
+"""Policies in Azure Table Storage, in the partition of the tenant they govern (`global` for the default policy) of
+the Grants table: `~p|current` (the document, its version, and the head of the `policy` audit chain) and one row per
+revision (`~p|v000001`, ...). A revision and its audit entry commit in one transaction, conditional on the ETag.
+
+Policies written by earlier versions live in table `<prefix>Policies` (PartitionKey = scope): read there when the
+new place has none, and moved on first read.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableClient, TableTransactionError
 
+from jit.adapters import audit_chain
+from jit.adapters.audit_chain import AuditKeys
+from jit.domain.audit import AuditEntry
 from jit.domain.errors import Conflict
 
-CURRENT = "current"
+CURRENT = "~p|current"
 DEFAULT_SCOPE = "default"
+GLOBAL_PARTITION = "global"
+CHAIN = "policy"
+
+
+def partition_of(scope: str) -> str:
+    return GLOBAL_PARTITION if scope == DEFAULT_SCOPE else scope
 
 
 class TablePolicyStore:
-    """Stores policy documents (the validated JSON); the API layer turns them into domain policies."""
+    """Stores policy documents (the validated JSON); the service turns them into domain policies."""
 
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: TableClient, keys: AuditKeys, legacy: TableClient | None = None) -> None:
         self._table = table
+        self._keys = keys
+        self._legacy = legacy
 
     def current(self, scope: str) -> tuple[dict[str, Any], int] | None:
         try:
-            entity = self._table.get_entity(scope, CURRENT)
+            entity = self._table.get_entity(partition_of(scope), CURRENT)
         except ResourceNotFoundError:
-            return None
+            return self._moved_from_legacy(scope)
         return json.loads(entity["Document"]), int(entity["Version"])
 
     def save(self, scope: str, document: dict[str, Any], *, by: str, at: datetime, expected_version: int | None) -> int:
-        """Store a new revision; Conflict when `expected_version` is given and is not the current one."""
+        """Store a new revision with its audit entry; Conflict when `expected_version` is not the current one."""
+        self.current(scope)  # a policy kept where an earlier version kept it moves first
+        return self._write(scope, document, by=by, at=at, expected_version=expected_version)
+
+    def _write(self, scope: str, document: dict[str, Any], *, by: str, at: datetime, expected_version: int | None) -> int:
+        partition = partition_of(scope)
         try:
-            existing = self._table.get_entity(scope, CURRENT)
+            existing = self._table.get_entity(partition, CURRENT)
         except ResourceNotFoundError:
             existing = None
         version = int(existing["Version"]) + 1 if existing else 1
         if expected_version is not None and expected_version != version - 1:
             raise Conflict(f"the policy is at version {version - 1}, not {expected_version}")
-        entity = {
-            "PartitionKey": scope,
-            "RowKey": CURRENT,
-            "Document": json.dumps(document),
-            "Version": version,
-            "UpdatedBy": by,
-            "UpdatedAt": at,
-        }
+        record = {"Document": json.dumps(document), "Version": version, "UpdatedBy": by, "UpdatedAt": at}
+        entry = AuditEntry(at, partition, "", by, "policy.updated", detail=f"{scope}: version {version}", subject=CHAIN)
+        operations, _ = audit_chain.chained_record(
+            partition,
+            CURRENT,
+            record,
+            CHAIN,
+            audit_chain.head_of(existing),
+            [entry],
+            self._keys,
+            existing.metadata["etag"] if existing is not None else None,
+        )
+        operations.append(("upsert", {"PartitionKey": partition, "RowKey": f"~p|v{version:06d}", **record}))
         try:
-            if existing is None:
-                self._table.create_entity(entity)
-            else:
-                self._table.update_entity(
-                    entity, mode=UpdateMode.REPLACE, etag=existing.metadata["etag"], match_condition=MatchConditions.IfNotModified
-                )
-        except (ResourceExistsError, ResourceModifiedError):
-            raise Conflict("the policy was changed meanwhile; read it again") from None
-        self._table.upsert_entity({**entity, "RowKey": f"v{version:06d}"})  # the revision history
+            self._table.submit_transaction(operations)
+        except TableTransactionError as failed:
+            if failed.status_code in (409, 412):
+                raise Conflict("the policy was changed meanwhile; read it again") from None
+            raise
         return version
 
-    def history(self, scope: str) -> list[tuple[int, str, datetime]]:
-        rows = self._table.query_entities("PartitionKey eq @s and RowKey ge 'v' and RowKey lt 'w'", parameters={"s": scope})
-        return [(int(r["Version"]), str(r["UpdatedBy"]), r["UpdatedAt"]) for r in rows]
+    def history(self, scope: str) -> list[dict[str, Any]]:
+        rows = self._table.query_entities(
+            "PartitionKey eq @p and RowKey ge '~p|v' and RowKey lt '~p|w'", parameters={"p": partition_of(scope)}
+        )
+        return [
+            {
+                "version": int(r["Version"]),
+                "updatedBy": str(r["UpdatedBy"]),
+                "updatedDateTime": _iso(r["UpdatedAt"]),
+                "document": json.loads(r["Document"]),
+            }
+            for r in rows
+        ]
+
+    def _moved_from_legacy(self, scope: str) -> tuple[dict[str, Any], int] | None:
+        if self._legacy is None:
+            return None
+        try:
+            entity = self._legacy.get_entity(scope, "current")
+        except ResourceNotFoundError:
+            return None
+        document = json.loads(entity["Document"])
+        with contextlib.suppress(Conflict):
+            self._write(scope, document, by=str(entity.get("UpdatedBy") or "migration"), at=datetime.now(UTC), expected_version=0)
+        self._legacy.delete_entity(scope, "current")
+        try:
+            moved = self._table.get_entity(partition_of(scope), CURRENT)
+        except ResourceNotFoundError:
+            return None
+        return json.loads(moved["Document"]), int(moved["Version"])
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, TableServiceClient
@@ -15,16 +16,29 @@ class StorageAccount:
     """Builds table and queue clients once per process; the Azure SDK clients are thread-safe and reuse connections."""
 
     def __init__(self, settings: StorageSettings) -> None:
+        self._settings = settings
+        self._credential: Any = None
         if settings.connection_string:
             self.tables = TableServiceClient.from_connection_string(settings.connection_string)
             self.queues = QueueServiceClient.from_connection_string(settings.connection_string)
         else:
             from azure.identity import DefaultAzureCredential
 
-            credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
+            self._credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
             assert settings.table_service_uri and settings.queue_service_uri
-            self.tables = TableServiceClient(endpoint=settings.table_service_uri, credential=credential)
-            self.queues = QueueServiceClient(account_url=settings.queue_service_uri, credential=credential)
+            self.tables = TableServiceClient(endpoint=settings.table_service_uri, credential=self._credential)
+            self.queues = QueueServiceClient(account_url=settings.queue_service_uri, credential=self._credential)
+
+    def container(self, name: str) -> Any:
+        """A blob container client (the audit checkpoints); created on first use by its user."""
+        from azure.storage.blob import BlobServiceClient
+
+        if self._settings.connection_string:
+            service = BlobServiceClient.from_connection_string(self._settings.connection_string)
+        else:
+            assert self._settings.blob_service_uri, "AzureWebJobsStorage__blobServiceUri (or __accountName) is needed"
+            service = BlobServiceClient(account_url=self._settings.blob_service_uri, credential=self._credential)
+        return service.get_container_client(name)
 
     def table(self, name: str) -> TableClient:
         """The table, created if it does not exist yet (one call per table per process)."""

@@ -1,166 +1,143 @@
-"""Audit API (blueprint): the tenant's hash-chained audit trail with its verification, and the monthly access report."""
+"""The audit trail with its verification, and the monthly access report (JSON or CSV)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.functions as func
 
-from jit import bootstrap
-from jit.adapters.audit_store import ChainedEntry, Verification
-from jit.adapters.grant_store import TableGrantRepository
-from jit.api import problems
-from jit.api.caller import caller as caller_of
+from jit.api.http import Call, answer
 from jit.domain.caller import AppRole
-from jit.domain.errors import FieldError, Forbidden, ValidationFailed
-from jit.domain.grant import Grant, Status
-from jit.domain.ids import normalize_tenant
-
-bp = func.Blueprint()
+from jit.domain.errors import FieldError, ValidationFailed
+from jit.services.reports import monthly_rows
 
 _NDJSON = "application/x-ndjson"
 _DEFAULT_SPAN = timedelta(days=30)
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-_PAGE = 100
 
 
-def _answer(handler: Callable[[], func.HttpResponse]) -> func.HttpResponse:
-    try:
-        return handler()
-    except Exception as error:  # noqa: BLE001 - every error becomes a problem-details answer
-        return problems.from_error(error)
-
-
-@bp.route(route="jit/audit", methods=["GET"])
-def read_audit(req: func.HttpRequest) -> func.HttpResponse:
-    return _answer(lambda: _audit(req))
-
-
-def _audit(req: func.HttpRequest) -> func.HttpResponse:
-    """One JSON object per line per entry in the range, then one line with the verification of the whole chain."""
-    services = bootstrap.services()
-    if not caller_of(req).is_admin:
-        raise Forbidden("the audit trail is for Jit.Admin")
+def read(call: Call) -> func.HttpResponse:
+    """One JSON object per line per entry in the range, then one line with the verification of the tenant's chains."""
+    call.require(AppRole.ADMIN)
+    services = call.services
     errors: list[FieldError] = []
-    tenant = _tenant(req.params, errors)
+    partition, names = _scope(call, errors)
     now = services.clock.now()
-    end = _moment(req.params, "to", now, errors)
+    end = _moment(call.params, "to", now, errors)
     # A "to" near the start of the calendar has no room for the default span before it.
-    start = _moment(req.params, "from", max(end, datetime(1970, 1, 31, tzinfo=UTC)) - _DEFAULT_SPAN, errors)
+    start = _moment(call.params, "from", max(end, datetime(1970, 1, 31, tzinfo=UTC)) - _DEFAULT_SPAN, errors)
     if not errors and start > end:
         errors.append(FieldError("from", "must not be later than to"))
-    if errors or tenant is None:
+    if errors or partition is None:
         raise ValidationFailed(errors)
-    trail = services.audit.read(tenant, start, end)
-    lines = [json.dumps(_entry_json(c)) for c in trail.entries]
-    lines.append(json.dumps({"verification": _verification_json(trail.verification)}))
-    headers = {"X-Audit-Intact": "true" if trail.verification.intact else "false", "Cache-Control": "no-store"}
+    trail = services.audit.read(partition, start, end, other_names=names)
+    lines = [json.dumps(_entry_json(e)) for e in sorted([*trail.legacy, *trail.entries], key=lambda e: e.entry.at)]
+    verification = trail.verification
+    lines.append(
+        json.dumps(
+            {
+                "verification": {
+                    "intact": verification.intact,
+                    "checked": verification.checked,
+                    "chains": verification.chains,
+                    "brokenAt": verification.broken_at,
+                    "problem": verification.problem,
+                    "problems": list(verification.problems),
+                }
+            }
+        )
+    )
+    headers = {"X-Audit-Intact": "true" if verification.intact else "false", "Cache-Control": "no-store"}
     return func.HttpResponse("\n".join(lines) + "\n", status_code=200, mimetype=_NDJSON, headers=headers)
 
 
-def _entry_json(chained: ChainedEntry) -> dict[str, Any]:
-    entry = chained.entry
+def _scope(call: Call, errors: list[FieldError]) -> tuple[str | None, tuple[str, ...]]:
+    """The partition whose trail is read: an onboarded tenant (and its other names, for the earlier trail), or
+    `global` (the default policy, global templates, channels)."""
+    given = (call.params.get("tenantId") or "").strip()
+    if not given:
+        errors.append(FieldError("tenantId", "is required: an onboarded tenant's GUID or domain, or 'global'"))
+        return None, ()
+    if given.lower() == "global":
+        return "global", ()
+    registration = call.services.tenants.find(given)
+    if registration is None:
+        errors.append(FieldError("tenantId", "is not an onboarded tenant"))
+        return None, ()
+    return str(registration.id), tuple(registration.domains)
+
+
+def _entry_json(item: Any) -> dict[str, Any]:
+    entry = item.entry
     return {
         "at": _iso(entry.at),
-        "sequence": chained.sequence,
+        "chain": item.chain,
+        "sequence": item.sequence,
         "tenantId": entry.tenant_id,
         "grantId": entry.grant_id,
         "actor": entry.actor,
         "action": entry.action,
         "outcome": entry.outcome,
         "detail": entry.detail,
-        "hash": chained.hash,
-        "prevHash": chained.prev_hash,
+        "hash": item.hash,
+        "prevHash": item.prev_hash,
     }
 
 
-def _verification_json(verification: Verification) -> dict[str, Any]:
-    return {
-        "intact": verification.intact,
-        "checked": verification.checked,
-        "brokenAt": verification.broken_at,
-        "problem": verification.problem,
-    }
-
-
-@bp.route(route="jit/reports/monthly", methods=["GET"])
-def monthly_report(req: func.HttpRequest) -> func.HttpResponse:
-    return _answer(lambda: _monthly(req))
-
-
-def _monthly(req: func.HttpRequest) -> func.HttpResponse:
-    """Who had which access in the tenant during the month, for how long, why and with which ticket."""
-    if not caller_of(req).has(AppRole.APPROVER, AppRole.ADMIN):
-        raise Forbidden("the monthly report is for Jit.Approver and Jit.Admin")
+def monthly(call: Call) -> func.HttpResponse:
+    """Who had which access in the tenant during the month (JSON; `format=csv` for a spreadsheet)."""
+    call.require(AppRole.APPROVER, AppRole.ADMIN)
     errors: list[FieldError] = []
-    tenant = _tenant(req.params, errors)
-    month = _month(req.params.get("month", ""), errors)
-    if errors or tenant is None or month is None:
+    given = (call.params.get("tenantId") or "").strip()
+    registration = call.services.tenants.find(given) if given else None
+    if registration is None:
+        errors.append(FieldError("tenantId", "is required: an onboarded tenant's GUID or domain"))
+    month = _month(call.params.get("month", ""), errors)
+    fmt = call.params.get("format", "json")
+    if fmt not in ("json", "csv"):
+        errors.append(FieldError("format", "must be json or csv"))
+    if errors or registration is None or month is None:
         raise ValidationFailed(errors)
     first, after = month
-    grants = _all_grants(bootstrap.services().grants, tenant)
-    rows = [row for row in (_report_row(g, first, after) for g in grants) if row is not None]
-    rows.sort(key=lambda r: (r["from"], r["grantId"]))
-    body = {"tenantId": tenant, "month": f"{first:%Y-%m}", "rows": rows}
-    return func.HttpResponse(json.dumps(body), status_code=200, mimetype="application/json")
+    rows = monthly_rows(call.services.grants, registration.id, first, after)
+    if fmt == "csv":
+        return _csv(rows, f"jit-access-{registration.initial_domain or registration.id}-{first:%Y-%m}.csv")
+    return answer({"tenantId": registration.id, "month": f"{first:%Y-%m}", "rows": rows})
 
 
-def _all_grants(grants: TableGrantRepository, tenant: str) -> Iterator[Grant]:
-    token: str | None = None
-    while True:
-        page = grants.list(tenant_id=tenant, status=None, top=_PAGE, continuation_token=token)
-        yield from page.grants
-        token = page.continuation_token
-        if not token:
-            return
+def _csv(rows: list[dict[str, Any]], filename: str) -> func.HttpResponse:
+    columns = [
+        "grantId",
+        "user",
+        "roles",
+        "groups",
+        "from",
+        "to",
+        "durationMinutes",
+        "reason",
+        "ticketId",
+        "status",
+        "requestedBy",
+    ]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell("; ".join(row[c]) if isinstance(row[c], list) else row[c]) for c in columns])
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return func.HttpResponse(out.getvalue(), status_code=200, mimetype="text/csv", headers=headers)
 
 
-def access_window(grant: Grant) -> tuple[datetime, datetime] | None:
-    """When the grant's access existed: from becoming Active to verified removal (or its end while it lasts).
-    None for a grant that never became Active (it gave no access)."""
-    active_at = next((t.at for t in grant.history if t.to_status is Status.ACTIVE), None)
-    if active_at is None:
-        return None
-    return active_at, grant.revoked_at or grant.request.end
-
-
-def _report_row(grant: Grant, first: datetime, after: datetime) -> dict[str, Any] | None:
-    window = access_window(grant)
-    if window is None or not (window[0] < after and window[1] >= first):
-        return None
-    start, end = window
-    request = grant.request
-    return {
-        "grantId": grant.id,
-        "user": _user_name(grant),
-        "roles": list(request.roles),
-        "groups": list(request.groups),
-        "from": _iso(start),
-        "to": _iso(end),
-        "durationMinutes": round((end - start).total_seconds() / 60, 1),
-        "reason": request.reason,
-        "ticketId": request.ticket_id,
-        "status": grant.status.value,
-    }
-
-
-def _user_name(grant: Grant) -> str | None:
-    """The account's UPN once provisioning knows it, else what the request named it by."""
-    provisioned = grant.progress.get("user") or {}
-    spec = grant.request.user
-    name = provisioned.get("userPrincipalName") or spec.user_principal_name or spec.display_name or spec.object_id
-    return str(name) if name else None
-
-
-def _tenant(params: Mapping[str, str], errors: list[FieldError]) -> str | None:
-    tenant = normalize_tenant(params.get("tenantId", ""))
-    if tenant is None:
-        errors.append(FieldError("tenantId", "is required: the tenant's GUID or its initial domain"))
-    return tenant
+def _cell(value: Any) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _moment(params: Mapping[str, str], name: str, default: datetime, errors: list[FieldError]) -> datetime:

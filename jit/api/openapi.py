@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode, SkipJsonSchema, models_json_schema
 
-from jit.api.http_api import _DecisionBody, _ExtendBody, _RevokeBody
+from jit.api.requests_api import DecisionBody, ExtendBody, RevokeBody
 from jit.api.schemas import GrantRequestBody, TemplateBody, TemplateName
 from jit.domain.drift import DriftKind
 from jit.domain.grant import Status
@@ -282,9 +282,9 @@ class Health(_Answer):
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     GrantRequestBody,
-    _RevokeBody,
-    _ExtendBody,
-    _DecisionBody,
+    RevokeBody,
+    ExtendBody,
+    DecisionBody,
     PolicyBody,
     TemplateBody,
 )
@@ -568,7 +568,7 @@ ROUTES: tuple[Route, ...] = (
         "actions run at once: poll Location until Revoked.",
         "Requests",
         (_GRANT_SETTLED, _GRANT_MOVING, _INVALID, _FORBIDDEN, _NOT_FOUND, _FINAL, _DEFAULT),
-        body=_RevokeBody,
+        body=RevokeBody,
         body_required=False,
         visibility="important",
         side_effects=True,
@@ -581,7 +581,7 @@ ROUTES: tuple[Route, ...] = (
         "Moves the end of a grant that has not ended (later, or earlier but in the future), within JIT_MAX_DURATION.",
         "Requests",
         (_GRANT_SETTLED, _GRANT_MOVING, _INVALID, _FORBIDDEN, _NOT_FOUND, _FINAL, _DEFAULT),
-        body=_ExtendBody,
+        body=ExtendBody,
         side_effects=True,
     ),
     Route(
@@ -592,7 +592,7 @@ ROUTES: tuple[Route, ...] = (
         "Approves a request that awaits approval (Jit.Approver; never one's own). The decision is audited.",
         "Approvals",
         (_GRANT_SETTLED, _GRANT_MOVING, _INVALID, _FORBIDDEN, _NOT_FOUND, _FINAL, _DEFAULT),
-        body=_DecisionBody,
+        body=DecisionBody,
         body_required=False,
         visibility="important",
         side_effects=True,
@@ -605,7 +605,7 @@ ROUTES: tuple[Route, ...] = (
         "Denies a request that awaits approval (Jit.Approver; never one's own). The decision is audited.",
         "Approvals",
         (_GRANT_SETTLED, _GRANT_MOVING, _INVALID, _FORBIDDEN, _NOT_FOUND, _FINAL, _DEFAULT),
-        body=_DecisionBody,
+        body=DecisionBody,
         body_required=False,
         visibility="important",
         side_effects=True,
@@ -856,7 +856,7 @@ def _models_schemas(models: tuple[type[BaseModel], ...], mode: JsonSchemaMode) -
             if name in globals() and getattr(globals()[name], "__module__", "") == __name__:
                 for prop in schema.get("properties", {}).values():
                     prop.pop("default", None)
-    # A private model's name loses its underscore (`_RevokeBody` is RevokeBody); nothing refers to those by $ref.
+    # A private model's name loses its underscore (`RevokeBody` is RevokeBody); nothing refers to those by $ref.
     return {name.lstrip("_") or name: schema for name, schema in defs.items()}
 
 

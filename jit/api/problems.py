@@ -19,9 +19,14 @@ from jit.domain.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from jit.services.directory import Denied, DirectoryError, NotFoundInDirectory, Throttled
+from jit.services.access_backend import Denied, DirectoryError, NotFoundInDirectory, Throttled
 
 log = logging.getLogger(__name__)
+
+
+class TooLarge(JitError):
+    """The body is larger than this API takes: nothing was read into it, nothing written."""
+
 
 # Problem types are URNs: stable names that need no web page to exist (RFC 9457 allows any URI).
 PROBLEM_BASE = "urn:jit:problem:"
@@ -60,7 +65,10 @@ def from_error(error: Exception) -> func.HttpResponse:
     if isinstance(error, Forbidden):
         return problem(403, "forbidden", "Forbidden", str(error))
     if isinstance(error, Unauthenticated):
-        return problem(401, "unauthenticated", "Unauthenticated", str(error))
+        challenge = 'Bearer error="invalid_token"' if "refused" in str(error) else "Bearer"
+        return problem(401, "unauthenticated", "Unauthenticated", str(error), headers={"WWW-Authenticate": challenge})
+    if isinstance(error, TooLarge):
+        return problem(413, "too-large", "Too large", str(error))
     if isinstance(error, NotFound):
         return problem(404, "not-found", "Not found", str(error))
     if isinstance(error, Conflict):
@@ -69,11 +77,32 @@ def from_error(error: Exception) -> func.HttpResponse:
         return _directory_problem(error)
     if isinstance(error, ConcurrencyConflict):
         return problem(503, "busy", "Try again", str(error), headers={"Retry-After": "1"})
+    answered = _product_problem(error)
+    if answered is not None:
+        return answered
     if isinstance(error, JitError):
         log.error("unhandled product error: %s", type(error).__name__)
         return problem(500, "internal", "Internal error", type(error).__name__)
     log.exception("unexpected error")
     return problem(500, "internal", "Internal error", "an unexpected error occurred; it has been logged")
+
+
+def _product_problem(error: Exception) -> func.HttpResponse | None:
+    """Errors of particular services, each with the answer it means."""
+    from jit.api.identity import SignInUnavailable
+    from jit.services.credentials import CredentialGone, CredentialNotReady, CredentialUnreadable
+
+    if isinstance(error, CredentialGone):
+        return problem(410, "gone", "Gone", str(error))
+    if isinstance(error, CredentialNotReady):
+        headers = {"Retry-After": "5"} if error.moving else None
+        return problem(409, "not-issued", "Not issued", str(error), headers=headers)
+    if isinstance(error, CredentialUnreadable):
+        log.error("ALERT %s", error)
+        return problem(503, "credential-unreadable", "The credential is kept but can not be opened", str(error))
+    if isinstance(error, SignInUnavailable):
+        return problem(503, "sign-in-unavailable", "Sign-in is unavailable", str(error), headers={"Retry-After": "5"})
+    return None
 
 
 def _directory_problem(error: DirectoryError) -> func.HttpResponse:

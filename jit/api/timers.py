@@ -1,4 +1,5 @@
-"""Timer-triggered work (blueprint): the schedule sweep, the safety net behind every queue message."""
+"""Timer-triggered work (blueprint): the schedule sweep (the safety net behind every queue message), the audit
+checkpoints, and the daily drift check."""
 
 from __future__ import annotations
 
@@ -17,16 +18,17 @@ bp = func.Blueprint()
 def schedule_sweep(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("schedule sweep is running late")
+    result = bootstrap.services().lifecycle.sweep()
+    log.info("schedule sweep: %d due, %d enqueued, %d dropped", result.due, result.enqueued, result.dropped)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%JIT_AUDIT_CHECKPOINT_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def audit_checkpoint(timer: func.TimerRequest) -> None:
+    """Anchor the heads of every audit chain changed since the last run outside the tables (write-once blobs)."""
     services = bootstrap.services()
-    result = services.lifecycle.sweep()
-    erased = services.vault.erase_expired(services.clock.now())
-    log.info(
-        "schedule sweep: %d due, %d enqueued, %d dropped; %d expired TAPs erased",
-        result.due,
-        result.enqueued,
-        result.dropped,
-        erased,
-    )
+    partitions = ["global", *services.grants.tenants(), *(r.id for r in services.tenants.list())]
+    anchored = services.checkpoints.checkpoint(dict.fromkeys(partitions), services.clock.now())
+    log.info("audit checkpoint: %d chains anchored", anchored)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%JIT_DRIFT_SCHEDULE%", run_on_startup=False, use_monitor=True)

@@ -12,13 +12,20 @@ class AppRole(StrEnum):
     ADMIN = "Jit.Admin"
 
 
+class CallerKind(StrEnum):
+    PERSON = "person"  # signed in with Entra ID (a delegated token): identity is their object id
+    APPLICATION = "application"  # an app with its own Entra ID token (client credentials)
+    SERVICE_KEY = "service-key"  # a machine with a function key: one configured service identity
+
+
 @dataclass(frozen=True)
 class Caller:
-    """A signed-in principal (App Service Authentication), or the service identity a function key stands for."""
+    """A signed-in person, an application, or the service identity a function key stands for."""
 
-    id: str
-    name: str
+    id: str  # the object id (people, applications), or "service:<name>" for a function key
+    name: str  # for display only; never for decisions
     roles: frozenset[AppRole] = field(default_factory=frozenset)
+    kind: CallerKind = CallerKind.PERSON
     # With a function key, the person a flow or script says it acts for: recorded, never trusted for decisions.
     asserted_for: str | None = None
 
@@ -28,6 +35,10 @@ class Caller:
     @property
     def is_admin(self) -> bool:
         return AppRole.ADMIN in self.roles
+
+    @property
+    def is_person(self) -> bool:
+        return self.kind is CallerKind.PERSON
 
     @property
     def actor(self) -> str:

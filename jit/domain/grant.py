@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from jit.domain.errors import IllegalTransition
+from jit.domain.progress import Progress
 from jit.domain.request import GrantRequest
 
 
@@ -40,8 +40,10 @@ class Status(StrEnum):
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.AWAITING_APPROVAL: frozenset({Status.SCHEDULED, Status.DENIED, Status.CANCELLED}),
     Status.SCHEDULED: frozenset({Status.PROVISIONING, Status.CANCELLED}),
-    # Provisioning may be ended early: what it already created is then taken away by the expiration actions.
-    Status.PROVISIONING: frozenset({Status.ACTIVE, Status.FAILED, Status.EXPIRING}),
+    # Provisioning may be ended early: what it already created is then taken away by the expiration actions. It
+    # goes back to AwaitingApproval (before writing anything) when the directory shows the request needs approval
+    # that intake could not know of (a group that confers a privileged role).
+    Status.PROVISIONING: frozenset({Status.ACTIVE, Status.FAILED, Status.EXPIRING, Status.AWAITING_APPROVAL}),
     Status.ACTIVE: frozenset({Status.EXPIRING}),
     # Expired when the window ran out, Revoked when it was ended early.
     Status.EXPIRING: frozenset({Status.EXPIRED, Status.REVOKED}),
@@ -64,9 +66,40 @@ class Transition:
     reason: str = ""
 
 
+class ExtensionState(StrEnum):
+    AWAITING_APPROVAL = "AwaitingApproval"
+    APPROVED = "Approved"
+    DENIED = "Denied"
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A request to move a live grant's end. One that needs approval waits here without touching the grant."""
+
+    end: datetime
+    requested_at: datetime
+    requested_by: str
+    requester_id: str
+    reason: str
+    state: ExtensionState
+    previous_end: datetime | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What the store needs to write the grant again: its ETag and the head of its audit chain. Opaque here."""
+
+    etag: str
+    chain_sequence: int = 0
+    chain_hash: str = ""
+
+
 @dataclass(frozen=True)
 class Grant:
-    """A stored request and its state. `version` is the store's concurrency token (an ETag), opaque here."""
+    """A stored request and its state. `stamp` is the store's concurrency token and chain head, opaque here."""
 
     id: str
     request: GrantRequest
@@ -77,12 +110,15 @@ class Grant:
     revoke_requested_at: datetime | None = None
     # When access was verified gone (Expired or Revoked).
     revoked_at: datetime | None = None
-    # Provisioning progress and outcomes, filled by the provisioning saga; free-form by design of each step.
-    progress: dict[str, Any] = field(default_factory=dict)
+    # What the sagas have done: the account, each role and group, the credential, the end, the lease.
+    progress: Progress = field(default_factory=Progress)
     error: dict[str, str] | None = None
-    version: str | None = None
-    # The requester's principal id: who may see the grant, and who may never approve it.
+    stamp: Stamp | None = None
+    # The requester's principal id (an object id): who may see the grant, and who may never approve it.
     requester_id: str = ""
+    # The requester's sign-in name, to tell it apart from the account the grant is for.
+    requester_name: str = ""
+    extension: Extension | None = None
 
     @property
     def tenant_id(self) -> str:
@@ -92,9 +128,25 @@ class Grant:
     def updated_at(self) -> datetime:
         return self.history[-1].at if self.history else self.created_at
 
+    @property
+    def version(self) -> str | None:
+        return self.stamp.etag if self.stamp else None
+
+    def with_progress(self, progress: Progress) -> Grant:
+        return replace(self, progress=progress)
+
     @classmethod
     def open(
-        cls, grant_id: str, request: GrantRequest, *, now: datetime, actor: str, needs_approval: bool, requester_id: str = ""
+        cls,
+        grant_id: str,
+        request: GrantRequest,
+        *,
+        now: datetime,
+        actor: str,
+        needs_approval: bool,
+        requester_id: str = "",
+        requester_name: str = "",
+        reason: str = "requested",
     ) -> Grant:
         """The grant a new request starts as: awaiting approval, or scheduled for its start."""
         first = Status.AWAITING_APPROVAL if needs_approval else Status.SCHEDULED
@@ -104,8 +156,9 @@ class Grant:
             status=first,
             created_at=now,
             requested_by=actor,
-            history=(Transition(None, first, now, actor, "requested"),),
+            history=(Transition(None, first, now, actor, reason),),
             requester_id=requester_id,
+            requester_name=requester_name,
         )
 
     def can_move_to(self, target: Status) -> bool:

@@ -29,10 +29,12 @@ class ChannelKind(StrEnum):
 
 @dataclass(frozen=True)
 class Target:
-    """Where one notification goes: a channel and its address (mailbox, URL, or the ticket id for PSA)."""
+    """Where one notification goes: a channel and its address (mailbox, URL, or the ticket id for PSA). Web
+    addresses on private networks are refused unless the destination's admin allowed them (`allow_private`)."""
 
     channel: ChannelKind
     address: str
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)

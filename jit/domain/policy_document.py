@@ -3,13 +3,12 @@ its translation to `Policy`. (Pydantic, no I/O.)"""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from jit.domain.policy import Policy
+from jit.domain.policy import ExistingAccountCredentials, Policy
 from jit.domain.request import ExpirationAction
 
 Guid = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
@@ -32,6 +31,8 @@ class PolicyBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     allowedRoles: Annotated[list[RoleName], Field(max_length=200)] = []
     allowedGroups: Annotated[list[Guid], Field(max_length=500)] = []
+    # Role-assignable groups need approval (they can hold directory roles) unless listed here.
+    groupsWithoutApproval: Annotated[list[Guid], Field(max_length=500)] = []
     maxDuration: timedelta | None = None
     maxDurationPerRole: Annotated[dict[RoleName, timedelta], Field(max_length=200)] = {}
     approvalRequired: bool = False
@@ -41,15 +42,20 @@ class PolicyBody(BaseModel):
     temporaryAccessPass: TapBounds | None = None
     maxConcurrentGrantsPerUser: Annotated[int, Field(ge=1, le=1000)] | None = None
     allowedExpirationActions: Annotated[list[ExpirationAction], Field(max_length=4)] = []
+    existingAccountCredentials: ExistingAccountCredentials = ExistingAccountCredentials.NEVER
 
     @field_validator("ticketPattern")
     @classmethod
     def compiles(cls, pattern: str | None) -> str | None:
+        """Patterns run on RE2, which matches in linear time: no pattern can make a request slow. RE2 has no
+        back-references or look-around; a pattern using them is refused here, at save."""
         if pattern is not None:
+            import re2
+
             try:
-                re.compile(pattern)
-            except re.error as bad:
-                raise ValueError(f"is not a valid regular expression: {bad}") from None
+                re2.compile(pattern)
+            except re2.error as bad:
+                raise ValueError(f"is not a regular expression RE2 accepts (no back-references or look-around): {bad}") from None
         return pattern
 
     @field_validator("maxDuration")
@@ -73,6 +79,7 @@ def to_policy(body: PolicyBody, *, version: int, scope: str) -> Policy:
     return Policy(
         allowed_roles=tuple(body.allowedRoles),
         allowed_groups=tuple(g.lower() for g in body.allowedGroups),
+        groups_without_approval=tuple(g.lower() for g in body.groupsWithoutApproval),
         max_duration=body.maxDuration,
         max_duration_per_role=dict(body.maxDurationPerRole),
         approval_required=body.approvalRequired,
@@ -83,6 +90,7 @@ def to_policy(body: PolicyBody, *, version: int, scope: str) -> Policy:
         tap_max_lifetime_minutes=tap.maxLifetimeInMinutes,
         max_concurrent_grants_per_user=body.maxConcurrentGrantsPerUser,
         allowed_expiration_actions=tuple(body.allowedExpirationActions),
+        existing_account_credentials=body.existingAccountCredentials,
         version=version,
         scope=scope,
     )
@@ -94,6 +102,7 @@ def policy_json(policy: Policy) -> dict[str, Any]:
         "version": policy.version,
         "allowedRoles": list(policy.allowed_roles),
         "allowedGroups": list(policy.allowed_groups),
+        "groupsWithoutApproval": list(policy.groups_without_approval),
         "maxDuration": _iso(policy.max_duration),
         "maxDurationPerRole": {role: _iso(limit) for role, limit in policy.max_duration_per_role.items()},
         "approvalRequired": policy.approval_required,
@@ -106,6 +115,7 @@ def policy_json(policy: Policy) -> dict[str, Any]:
         },
         "maxConcurrentGrantsPerUser": policy.max_concurrent_grants_per_user,
         "allowedExpirationActions": [a.value for a in policy.allowed_expiration_actions],
+        "existingAccountCredentials": policy.existing_account_credentials.value,
     }
 
 

@@ -80,6 +80,9 @@ class GrantRequest:
     ticket_id: str | None = None
     notifications: dict[str, Any] | None = field(default=None, compare=False)
     template_name: str | None = None
+    # Where the access lives: "entra" (direct role assignments), "entra-pim" (PIM schedules), "ad:<site>"; empty
+    # until intake fills in the tenant's default.
+    directory: str = ""
 
     @property
     def duration(self) -> timedelta:
@@ -99,15 +102,15 @@ class GrantRequest:
     def _window_errors(self, now: datetime, limits: RequestLimits) -> list[FieldError]:
         errors: list[FieldError] = []
         if self.start < now - limits.start_skew:
-            errors.append(FieldError("startDateTime", f"must not lie more than {_human(limits.start_skew)} in the past"))
+            errors.append(FieldError("startDateTime", f"must not lie more than {human(limits.start_skew)} in the past"))
         if self.start > now + limits.max_start_ahead:
-            errors.append(FieldError("startDateTime", f"must lie within {_human(limits.max_start_ahead)} from now"))
+            errors.append(FieldError("startDateTime", f"must lie within {human(limits.max_start_ahead)} from now"))
         if self.end <= self.start:
             errors.append(FieldError("endDateTime", "must be after startDateTime"))
         elif self.duration < limits.min_duration:
-            errors.append(FieldError("duration", f"must be at least {_human(limits.min_duration)}"))
+            errors.append(FieldError("duration", f"must be at least {human(limits.min_duration)}"))
         elif self.duration > limits.max_duration:
-            errors.append(FieldError("duration", f"must not exceed the maximum of {_human(limits.max_duration)}"))
+            errors.append(FieldError("duration", f"must not exceed the maximum of {human(limits.max_duration)}"))
         return errors
 
     def _action_errors(self) -> list[FieldError]:
@@ -137,10 +140,12 @@ def default_expiration_actions(user: UserSpec) -> tuple[ExpirationAction, ...]:
     return (ExpirationAction.REMOVE_ROLES, ExpirationAction.REMOVE_GROUPS)
 
 
-def _human(span: timedelta) -> str:
+def human(span: timedelta) -> str:
+    """A duration as people say it: "8 hours", "90 minutes", "1 day 2 hours"."""
     seconds = int(span.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} seconds"
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    return " ".join(parts) or "0 seconds"

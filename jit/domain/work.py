@@ -14,6 +14,10 @@ class Step(StrEnum):
     APPROVAL_TIMEOUT = "approval-timeout"
     # Tell people an active grant ends soon (handled by the sweep itself: it only enqueues a notification).
     EXPIRING_SOON = "expiring-soon"
+    # Move the end of access a directory holds on a schedule (PIM), after an extension.
+    EXTEND = "extend"
+    # Ask a tenant's directory who it is and whether the app may act there (the item's tenant is the name given).
+    ONBOARD = "onboard"
 
 
 @dataclass(frozen=True)
@@ -61,16 +65,3 @@ class Wakeup:
         if delay <= MAX_MESSAGE_DELAY:
             return cls(ScheduleItem(due=due + grace, work=work), delay)
         return cls(ScheduleItem(due=due, work=work), None)
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One thing the system did or was asked to do, appended to the audit trail and never changed."""
-
-    at: datetime
-    tenant_id: str
-    grant_id: str
-    actor: str
-    action: str
-    outcome: str = "success"
-    detail: str = ""

@@ -2,7 +2,9 @@
 
 Every write a worker makes while it works goes through `save`, which applies only while the grant is still in the
 state the worker works on and the lease is still the worker's; so a revoke, or a second worker after a lease
-expired, stops the first one at its next write instead of letting both write.
+expired, stops the first one at its next write instead of letting both write. Writes use the ETag of the worker's
+last write (no read before each write); only a lost race reads the grant again. Each write carries the audit entries
+of the directory writes made since the last one (`WorkAudit`), in the same transaction.
 """
 
 from __future__ import annotations
@@ -12,18 +14,20 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
 
 from jit.domain.clock import Clock
-from jit.domain.errors import IllegalTransition
+from jit.domain.errors import ConcurrencyConflict, IllegalTransition
 from jit.domain.grant import Grant, Status
-from jit.services.audit import record_new_transitions
-from jit.services.ports import AuditLog, GrantRepository
-from jit.services.progress import with_progress
+from jit.domain.progress import LeaseRecord
+from jit.services.audited_backend import WorkAudit
+from jit.services.grant_writer import GrantWriter
+from jit.services.ports import SealedSecret, StaleGrant
 
-LEASE = "lease"
 log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
 
 
 class LeaseHeld(Exception):
@@ -32,53 +36,74 @@ class LeaseHeld(Exception):
 
 @dataclass
 class Lease:
-    grants: GrantRepository
-    audit: AuditLog
+    writer: GrantWriter
     clock: Clock
     status: Status
     duration: timedelta = timedelta(minutes=5)
+    work: WorkAudit | None = None
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
-    async def claim(self, grant: Grant) -> Grant:
-        """Take the lease; LeaseHeld if someone else's is still running, IllegalTransition if the state moved on."""
+    async def try_claim(self, grant: Grant, start: Callable[[Grant], Grant] | None = None) -> Grant | None:
+        """Take the lease (after `start`, a transition into the worker's state, in the same write). None when there
+        is nothing for this worker to do now: another worker holds it (it comes back through the sweep), or its
+        state has moved on."""
 
         def claim(current: Grant) -> Grant:
+            if start is not None:
+                current = start(current)
             if current.status is not self.status:
                 raise IllegalTransition(f"grant {current.id} is {current.status.value}, not {self.status.value}")
             now = self.clock.now()
-            held = current.progress.get(LEASE) or {}
-            if held and held.get("owner") != self.owner and datetime.fromisoformat(held["until"]) > now:
+            held = current.progress.lease
+            if held is not None and held.owner != self.owner and held.until > now:
                 raise LeaseHeld(current.id)
-            return with_progress(current, **{LEASE: {"owner": self.owner, "until": (now + self.duration).isoformat()}})
+            return current.with_progress(replace(current.progress, lease=LeaseRecord(self.owner, now + self.duration)))
 
-        return await self._write(grant, claim)
-
-    async def try_claim(self, grant: Grant) -> Grant | None:
-        """The claimed grant, or None when there is nothing for this worker to do now: another worker holds it
-        (it comes back through the sweep), or its state has moved on."""
         try:
-            return await self.claim(grant)
+            return await self._write(grant, claim)
         except LeaseHeld:
             log.info("grant %s is held by another worker", grant.id)
         except IllegalTransition:
             pass
         return None
 
-    async def save(self, grant: Grant, change: Callable[[Grant], Grant]) -> Grant:
-        """Apply `change` while the grant is still ours to work on."""
-        return await self._write(grant, self._guarded(change))
+    async def save(
+        self,
+        grant: Grant,
+        change: Callable[[Grant], Grant],
+        *,
+        secret: SealedSecret | None = None,
+        ledger: Callable[[Grant], Any] | None = None,
+    ) -> Grant:
+        """Apply `change` while the grant is still ours to work on (with the sealed `secret` and the `ledger` write
+        it produces, if any, in the same transaction)."""
+        return await self._write(grant, self._guarded(change), secret=secret, ledger=ledger)
 
-    async def finish(self, grant: Grant, change: Callable[[Grant], Grant]) -> Grant:
+    async def finish(
+        self,
+        grant: Grant,
+        change: Callable[[Grant], Grant],
+        *,
+        secret: SealedSecret | None = None,
+        drop_secret: SealedSecret | None = None,
+        ledger: Callable[[Grant], Any] | None = None,
+    ) -> Grant:
         """Apply the last `change` (usually a transition) and give the lease back in the same write."""
-        return await self._write(grant, self._guarded(lambda g: with_progress(change(g), **{LEASE: None})))
+
+        def last(current: Grant) -> Grant:
+            changed = change(current)
+            return changed.with_progress(replace(changed.progress, lease=None))
+
+        return await self._write(grant, self._guarded(last), secret=secret, drop_secret=drop_secret, ledger=ledger)
 
     async def release(self, grant: Grant) -> None:
         """Give the lease back, whatever state the grant is in now (nothing if it is not ours any more)."""
 
         def release(current: Grant) -> Grant:
-            if (current.progress.get(LEASE) or {}).get("owner") != self.owner:
+            held = current.progress.lease
+            if held is None or held.owner != self.owner:
                 return current
-            return with_progress(current, **{LEASE: None})
+            return current.with_progress(replace(current.progress, lease=None))
 
         with contextlib.suppress(Exception):
             await self._write(grant, release)
@@ -87,22 +112,41 @@ class Lease:
         def guarded(current: Grant) -> Grant:
             if current.status is not self.status:
                 raise IllegalTransition(f"grant {current.id} became {current.status.value}")
-            if (current.progress.get(LEASE) or {}).get("owner") != self.owner:
+            held = current.progress.lease
+            if held is None or held.owner != self.owner:
                 raise LeaseHeld(current.id)
             return change(current)
 
         return guarded
 
-    async def _write(self, grant: Grant, change: Callable[[Grant], Grant]) -> Grant:
-        """Apply `change` under the grant's ETag, off the event loop (the Table SDK is synchronous), and audit
-        any transition it made."""
-        before: list[Grant] = []
-
-        def tracked(current: Grant) -> Grant:
-            before[:] = [current]
-            return change(current)
-
-        after = await asyncio.to_thread(self.grants.update, grant.id, tracked, grant.tenant_id)
-        if before:
-            await asyncio.to_thread(record_new_transitions, self.audit, before[0], after)
-        return after
+    async def _write(
+        self,
+        grant: Grant,
+        change: Callable[[Grant], Grant],
+        *,
+        secret: SealedSecret | None = None,
+        drop_secret: SealedSecret | None = None,
+        ledger: Callable[[Grant], Any] | None = None,
+    ) -> Grant:
+        """Apply `change` to the grant as last written (re-reading only after a lost race) and store it with the
+        pending audit entries, off the event loop (the Table SDK is synchronous)."""
+        current: Grant | None = grant
+        for _ in range(MAX_ATTEMPTS):
+            if current is None:
+                current = await asyncio.to_thread(self.writer.grants.get, grant.id, grant.tenant_id)
+            after = change(current)
+            entries = self.work.entries if self.work is not None else []
+            written = ledger(after) if ledger is not None else None
+            try:
+                saved = await asyncio.to_thread(
+                    self.writer.save, current, after, list(entries), secret=secret, drop_secret=drop_secret, ledger=written
+                )
+            except StaleGrant:
+                if ledger is not None or drop_secret is not None:
+                    raise  # the ledger or the secret must be read again too: the step starts over
+                current = None
+                continue
+            if self.work is not None:
+                self.work.drain()
+            return saved
+        raise ConcurrencyConflict(f"grant {grant.id} kept changing; gave up after {MAX_ATTEMPTS} attempts")

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from jit.domain.audit import AuditEntry
 from jit.domain.clock import Clock
 from jit.domain.errors import NotFound
-from jit.domain.grant import Grant, Status
+from jit.domain.grant import Grant, Status, Transition
 from jit.domain.notification import ChannelKind, DeliveryFailed, Event, Notification, Target
-from jit.domain.work import AuditEntry
 from jit.services.notify_ports import Channel
-from jit.services.ports import AuditLog, GrantRepository
+from jit.services.ports import GrantRepository
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,12 @@ class NotifyQueue(Protocol):
 
 
 class Deliveries(Protocol):
-    def done(self, key: str) -> set[int]: ...
+    def done(self, tenant_id: str, grant_id: str, key: str) -> set[int]: ...
 
-    def mark(self, key: str, index: int, state: str) -> None: ...
+    def record(self, tenant_id: str, grant_id: str, key: str, index: int, state: str, entry: AuditEntry) -> None:
+        """Mark one target delivered (or dead-lettered) together with the audit entry that says so."""
+
+    def audit(self, tenant_id: str, grant_id: str, entry: AuditEntry) -> None: ...
 
     def dead_letter(self, key: str, index: int, record: dict[str, Any]) -> None: ...
 
@@ -63,40 +66,69 @@ class NotifyDefaults:
     retry_base: timedelta = timedelta(seconds=10)
 
 
-def event_of(entry: AuditEntry) -> Event | None:
-    """The notification event a grant transition in the audit trail stands for, if any."""
-    if not entry.action.startswith("grant."):
-        return None
-    try:
-        status = Status(entry.action.removeprefix("grant."))
-    except ValueError:
-        return None
-    came_from = entry.detail.split(" -> ", 1)[0]
-    if status is Status.SCHEDULED:
-        return Event.APPROVED if came_from == Status.AWAITING_APPROVAL.value else Event.REQUESTED
-    return _EVENT_OF_STATUS.get(status)
+def event_of(transition: Transition) -> Event | None:
+    """The notification event a grant transition stands for, if any."""
+    if transition.to_status is Status.SCHEDULED:
+        return Event.APPROVED if transition.from_status is Status.AWAITING_APPROVAL else Event.REQUESTED
+    return _EVENT_OF_STATUS.get(transition.to_status)
 
 
-class NotifyingAuditLog:
-    """The audit log, announcing each grant transition that people should hear about. Announcing must never break
-    the write it follows: a failure to enqueue is logged, and the grant goes on."""
+class ChannelDirectory(Protocol):
+    def get(self, name: str) -> dict[str, Any] | None:
+        """A named channel an admin configured: `kind`, `addresses`, `allowPrivateNetwork`."""
 
-    def __init__(self, inner: AuditLog, queue: NotifyQueue) -> None:
-        self._inner = inner
-        self._queue = queue
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+def targets(
+    grant: Grant | None, event: Event, defaults: NotifyDefaults, channels: ChannelDirectory | None = None
+) -> list[Target]:
+    """Where this event goes: the named channels the grant chose, and the operator's defaults (app settings, trusted
+    like the rest of the configuration), each address once. A request never names an address itself."""
+    wanted = dict(grant.request.notifications or {}) if grant is not None else {}
+    events = {Event(e) for e in wanted["events"]} if "events" in wanted else set(defaults.events)
+    if event not in events:
+        return []
+    found: list[Target] = []
 
-    def append(self, entry: AuditEntry) -> None:
-        self.append_many([entry])
+    def add(target: Target) -> None:
+        if all((t.channel, t.address) != (target.channel, target.address) for t in found):
+            found.append(target)
 
-    def append_many(self, entries: list[AuditEntry]) -> None:
-        self._inner.append_many(entries)
-        for entry in entries:
-            event = event_of(entry)
-            if event is not None:
-                announce(self._queue, entry.tenant_id, entry.grant_id, event, entry.at)
+    for name in wanted.get("channels", []):
+        channel = channels.get(str(name)) if channels is not None else None
+        if channel is None:
+            continue
+        for address in channel.get("addresses", []):
+            add(Target(ChannelKind(channel["kind"]), str(address), bool(channel.get("allowPrivateNetwork"))))
+    for kind, default in (
+        (ChannelKind.EMAIL, defaults.emails),
+        (ChannelKind.TEAMS, defaults.teams_urls),
+        (ChannelKind.WEBHOOK, defaults.webhook_urls),
+    ):
+        for address in default:
+            add(Target(kind, address, allow_private=True))
+    ticket = grant.request.ticket_id if grant is not None else None
+    if ticket and defaults.ticket_notes and wanted.get("ticketNotes", True) and event in PSA_EVENTS:
+        found.append(Target(ChannelKind.PSA, ticket))
+    return found
+
+
+@dataclass(frozen=True)
+class TransitionAnnouncer:
+    """Queues a notification for each new transition of a grant that somebody listens to (ids only). It runs before
+    the change is stored; the message names the transition's place in the grant's history, so the worker can tell a
+    change that was stored from one that was not."""
+
+    queue: NotifyQueue
+    defaults: NotifyDefaults
+    channels: ChannelDirectory | None = None
+
+    def transitions(self, before: Grant | None, after: Grant) -> None:
+        known = len(before.history) if before is not None else 0
+        for index in range(known, len(after.history)):
+            transition = after.history[index]
+            event = event_of(transition)
+            if event is not None and targets(after, event, self.defaults, self.channels):
+                announce(self.queue, after.tenant_id, after.id, event, transition.at, index=index)
 
 
 def announce(queue: NotifyQueue, tenant_id: str, grant_id: str, event: Event, at: datetime, **extra: Any) -> None:
@@ -113,53 +145,40 @@ class NotificationDispatcher:
     channels: dict[ChannelKind, Channel]
     deliveries: Deliveries
     queue: NotifyQueue
-    audit: AuditLog
     clock: Clock
     defaults: NotifyDefaults = field(default_factory=NotifyDefaults)
+    directory: ChannelDirectory | None = None
 
     def targets(self, grant: Grant | None, event: Event) -> list[Target]:
-        """Where this event goes: the grant's own preferences and the defaults, each address once."""
-        wanted = dict(grant.request.notifications or {}) if grant is not None else {}
-        events = {Event(e) for e in wanted["events"]} if "events" in wanted else set(self.defaults.events)
-        if event not in events:
-            return []
-        found: list[Target] = []
-        for kind, given, default in (
-            (ChannelKind.EMAIL, wanted.get("emails", []), self.defaults.emails),
-            (ChannelKind.TEAMS, wanted.get("teamsWebhookUrls", []), self.defaults.teams_urls),
-            (ChannelKind.WEBHOOK, wanted.get("webhookUrls", []), self.defaults.webhook_urls),
-        ):
-            for address in [*given, *default]:
-                if Target(kind, address) not in found:
-                    found.append(Target(kind, address))
-        ticket = grant.request.ticket_id if grant is not None else None
-        if ticket and self.defaults.ticket_notes and wanted.get("ticketNotes", True) and event in PSA_EVENTS:
-            found.append(Target(ChannelKind.PSA, ticket))
-        return found
+        return targets(grant, event, self.defaults, self.directory)
 
     async def deliver(self, message: dict[str, Any]) -> None:
         event = Event(message["event"])
         grant = await self._grant(message)
         if grant is None and event is not Event.DRIFT_FOUND:
             return  # the grant is gone: nothing to say
-        targets = self.targets(grant, event)
-        if not targets:
+        if grant is not None and not await self._stored(grant, message, event):
+            return
+        found = self.targets(grant, event)
+        if not found:
             return
         notification = self._notification(event, message, grant)
         key = _key(message)
-        done = await asyncio.to_thread(self.deliveries.done, key)
+        tenant, grant_id = str(message["tenantId"]), str(message.get("grantId") or "")
+        done = await asyncio.to_thread(self.deliveries.done, tenant, grant_id, key)
         attempt = int(message.get("attempt", 0)) + 1
         retry = False
-        for index, target in enumerate(targets):
+        for index, target in enumerate(found):
             if index in done:
                 continue
             outcome = await self._deliver_one(notification, target)
             if outcome is None:
-                await asyncio.to_thread(self.deliveries.mark, key, index, "delivered")
-                self._audit(notification, "notification.delivered", "success", target, "")
+                entry = self._entry(notification, "notification.delivered", "success", target, "")
+                await asyncio.to_thread(self.deliveries.record, tenant, grant_id, key, index, "delivered", entry)
             elif outcome.transient and attempt < MAX_ATTEMPTS:
                 retry = True
-                self._audit(notification, "notification.failed", "retry", target, str(outcome))
+                entry = self._entry(notification, "notification.failed", "retry", target, str(outcome))
+                await asyncio.to_thread(self.deliveries.audit, tenant, grant_id, entry)
             else:
                 record = {
                     "channel": target.channel.value,
@@ -171,8 +190,8 @@ class NotificationDispatcher:
                     "tenantId": notification.tenant_id,
                 }
                 await asyncio.to_thread(self.deliveries.dead_letter, key, index, record)
-                await asyncio.to_thread(self.deliveries.mark, key, index, "dead-letter")
-                self._audit(notification, "notification.dead-letter", "failure", target, str(outcome))
+                entry = self._entry(notification, "notification.dead-letter", "failure", target, str(outcome))
+                await asyncio.to_thread(self.deliveries.record, tenant, grant_id, key, index, "dead-letter", entry)
         if retry:
             # 10 s, 30 s, 90 s … (with the default base), at most an hour.
             delay = min(self.defaults.retry_base * 3 ** (attempt - 1), timedelta(hours=1))
@@ -183,13 +202,28 @@ class NotificationDispatcher:
         if channel is None:
             return DeliveryFailed(f"the {target.channel.value} channel is not configured", transient=False)
         try:
-            await channel.deliver(notification, target.address)
+            await channel.deliver(notification, target.address, allow_private=target.allow_private)
         except DeliveryFailed as failed:
             return failed
         except Exception as unexpected:
             log.exception("channel %s raised", target.channel.value)
             return DeliveryFailed(f"{type(unexpected).__name__}", transient=True)
         return None
+
+    async def _stored(self, grant: Grant, message: dict[str, Any], event: Event) -> bool:
+        """Whether the transition the message announces was stored (it is announced just before it is stored). Not
+        yet: look again shortly, a few times; then it never was, and there is nothing to say."""
+        index = message.get("index")
+        if index is None:
+            return True
+        if int(index) < len(grant.history) and event_of(grant.history[int(index)]) is event:
+            return True
+        checks = int(message.get("checks", 0)) + 1
+        if checks <= 3:
+            await asyncio.to_thread(self.queue.send_json, {**message, "checks": checks}, timedelta(seconds=2 * checks))
+        else:
+            log.info("notification %s of grant %s dropped: the change it announced was never stored", event.value, grant.id)
+        return False
 
     async def _grant(self, message: dict[str, Any]) -> Grant | None:
         if not message.get("grantId"):
@@ -208,12 +242,12 @@ class NotificationDispatcher:
                 event, message["tenantId"], "", at, f"JIT drift found in {message['tenantId']}", "", detail=detail
             )
         request = grant.request
-        user = grant.progress.get("user") or {}
+        account = grant.progress.account
         links = {"grant": f"{base}/api/jit/requests/{grant.id}"}
         if event is Event.ACTIVE and request.tap.enabled:
             links["credentials"] = f"{base}/api/jit/requests/{grant.id}/credentials"
         detail = (grant.error or {}).get("message", "") if event is Event.FAILED else grant.history[-1].reason
-        who = user.get("userPrincipalName") or request.user.user_principal_name or request.user.display_name or ""
+        who = (account.principal_name if account else None) or request.user.user_principal_name or request.user.display_name or ""
         return Notification(
             event=event,
             tenant_id=grant.tenant_id,
@@ -233,11 +267,9 @@ class NotificationDispatcher:
             links=links,
         )
 
-    def _audit(self, notification: Notification, action: str, outcome: str, target: Target, error: str) -> None:
+    def _entry(self, notification: Notification, action: str, outcome: str, target: Target, error: str) -> AuditEntry:
         detail = f"{notification.event.value} via {target.channel.value} to {_masked(target)}" + (f": {error}" if error else "")
-        self.audit.append(
-            AuditEntry(self.clock.now(), notification.tenant_id, notification.grant_id, SYSTEM, action, outcome, detail)
-        )
+        return AuditEntry(self.clock.now(), notification.tenant_id, notification.grant_id, SYSTEM, action, outcome, detail)
 
 
 def _verb(event: Event) -> str:

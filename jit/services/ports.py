@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
+from jit.domain.audit import AuditEntry
 from jit.domain.grant import Grant, Status
-from jit.domain.work import AuditEntry, ScheduleItem, WorkItem
+from jit.domain.ledger import Ledger
+from jit.domain.work import ScheduleItem, WorkItem
 
 
 @dataclass(frozen=True)
@@ -17,16 +19,51 @@ class GrantPage:
     continuation_token: str | None
 
 
+class StaleGrant(Exception):
+    """The grant (or a record written with it) changed since it was read: read it again and redo the step."""
+
+
+@dataclass(frozen=True)
+class SealedSecret:
+    """A credential's value, sealed for its one retrieval (`etag`: as stored, when read back)."""
+
+    sealed: str = field(repr=False)
+    expires_at: datetime | None = None
+    etag: str | None = None
+
+
 class GrantRepository(Protocol):
-    def add(self, grant: Grant) -> Grant:
-        """Store a new grant; raises Conflict when a grant with its id exists."""
+    def add(self, grant: Grant, entries: Sequence[AuditEntry] = ()) -> Grant:
+        """Store a new grant with the audit entries of its opening; raises Conflict when its id exists."""
 
     def get(self, grant_id: str, tenant_id: str | None = None) -> Grant:
-        """The grant, with its version; NotFound when unknown (or in another tenant than the one named)."""
+        """The grant, with its stamp; NotFound when unknown (or in another tenant than the one named)."""
 
-    def update(self, grant_id: str, change: Callable[[Grant], Grant], tenant_id: str | None = None) -> Grant:
+    def save(
+        self,
+        before: Grant,
+        after: Grant,
+        entries: Sequence[AuditEntry] = (),
+        *,
+        secret: SealedSecret | None = None,
+        drop_secret: SealedSecret | None = None,
+        ledger: Any = None,
+    ) -> Grant:
+        """Store `after` over `before` with the audit entries of its new transitions and `entries`, in one atomic
+        write conditional on `before`'s stamp; StaleGrant when somebody wrote first."""
+
+    def update(
+        self, grant_id: str, change: Callable[[Grant], Grant | tuple[Grant, list[AuditEntry]]], tenant_id: str | None = None
+    ) -> Grant:
         """Apply `change` to the latest version and store it only if nobody changed it meanwhile, re-reading and
         re-applying on a lost race. `change` returning its argument unchanged stores nothing."""
+
+    def secret(self, grant: Grant) -> SealedSecret | None:
+        """The grant's sealed credential, if one waits for retrieval."""
+
+    def ledger(self, tenant_id: str, account_id: str) -> Ledger: ...
+
+    def live_grants_of_account(self, tenant_id: str, account_id: str) -> frozenset[str]: ...
 
     def list(
         self,
@@ -59,6 +96,8 @@ class WorkQueue(Protocol):
 
 
 class AuditLog(Protocol):
+    """Audit entries about something other than a grant's own changes (they go with those, atomically)."""
+
     def append(self, entry: AuditEntry) -> None: ...
 
     def append_many(self, entries: list[AuditEntry]) -> None:
@@ -78,15 +117,3 @@ class IdempotencyStore(Protocol):
 
     def claim(self, scope: str, key: str, record: IdempotencyRecord, *, now: datetime, ttl: timedelta) -> IdempotencyRecord:
         """Record `record` under the key, unless an unexpired record is already there: then return that one."""
-
-
-class TapVault(Protocol):
-    """Where an issued Temporary Access Pass waits, encrypted, for its one retrieval."""
-
-    def put(self, tenant_id: str, grant_id: str, value: str, expires_at: datetime | None) -> None: ...
-
-    def has(self, grant_id: str) -> bool: ...
-
-    def take(self, tenant_id: str, grant_id: str, now: datetime) -> tuple[str, datetime | None] | None: ...
-
-    def erase(self, grant_id: str) -> None: ...

@@ -1,11 +1,13 @@
-"""The provisioning saga: a due grant becomes real access — user, role assignments, group memberships, TAP.
+"""The provisioning saga: a due grant becomes real access — the account, its roles, its group memberships and a
+sign-in credential — in whatever directory the grant names, through the `AccessBackend` port.
 
-    ensure user -> ensure role assignments + group memberships + TAP (one $batch) -> Active
+    claim (Scheduled -> Provisioning) -> survey (nothing written) -> account -> access (one write batch) -> Active
 
-Every step is idempotent and resumable: progress is written to the grant (under its ETag) before and after each
-Graph write, a message delivered twice or a worker killed between two Graph calls ends in the same state, and a
-lease keeps two workers from running the same grant at once. Transient Graph failures are retried within a budget
-and then left to the queue's redelivery and the sweep; anything else fails the grant and undoes what it made.
+Every step is idempotent and resumable: intent is saved before each directory write and the outcome after it (with
+the audit entries of the writes, in the same transaction), so a message delivered twice or a worker killed between
+any two calls ends in the same state; a lease keeps two workers off one grant. Transient failures are retried within
+a budget and then left to the queue's redelivery and the sweep; anything else fails the grant and undoes what it
+made, roles first, so no account (deleted or surviving) keeps a role the grant gave it.
 """
 
 from __future__ import annotations
@@ -15,353 +17,410 @@ import functools
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import Protocol
 
 from jit.domain.accounts import generated_upn, is_marked_for, mail_nickname, marker, random_password
 from jit.domain.clock import Clock
 from jit.domain.errors import IllegalTransition
 from jit.domain.grant import Grant, Status
-from jit.domain.policy import role_key
+from jit.domain.ledger import Ledger, LedgerWrite, Origin
+from jit.domain.policy import GroupRoles, Policy
+from jit.domain.progress import AccountRecord, CredentialKind, CredentialRecord, GroupRecord, ItemState, Progress, RoleRecord
 from jit.domain.request import UserKind
+from jit.domain.roles import PRIVILEGED_ROLES, RoleDefinition, RoleIndex
 from jit.domain.work import END_GRACE, ScheduleItem, Step, Wakeup, WorkItem
-from jit.services import access, progress
-from jit.services.directory import (
-    AddMember,
+from jit.services.access_backend import (
+    AccessBackend,
+    Account,
+    AccountEnd,
     AlreadyExists,
-    AssignRole,
-    CreateTap,
+    BackendProvider,
     Denied,
-    Directory,
     DirectoryError,
-    DirectoryProvider,
-    DirectoryUser,
-    NewUser,
+    GroupFacts,
+    Item,
+    ItemKind,
+    Need,
+    NewAccount,
     NotFoundInDirectory,
-    RoleDefinition,
-    TapPolicy,
-    TenantInfo,
-    Write,
-    WriteResult,
+    Outcome,
+    OutcomeStatus,
+    ReferenceNotFound,
+    Survey,
+    Unavailable,
+    Window,
+    WrongDirectory,
 )
+from jit.services.audited_backend import WorkAudit
+from jit.services.grant_writer import GrantWriter
 from jit.services.leases import Lease, LeaseHeld
-from jit.services.policies import Policies
-from jit.services.ports import AuditLog, GrantRepository, ScheduleIndex, TapVault, WorkQueue
+from jit.services.ports import ScheduleIndex, SealedSecret, StaleGrant, WorkQueue
 from jit.services.retrying import RetryPolicy
 from jit.services.roles import RoleCatalog
 
 log = logging.getLogger(__name__)
 
 SYSTEM = "system"
-MAX_UPN_ATTEMPTS = 5
+MAX_NAME_ATTEMPTS = 5
 
 
 class ProvisioningFailed(Exception):
     """A failure no retry will mend: the grant becomes Failed with this reason, and what it made is undone."""
 
-    def __init__(self, step: str, message: str, graph: DirectoryError | None = None) -> None:
+    def __init__(self, step: str, message: str, error: DirectoryError | None = None) -> None:
         super().__init__(message)
         self.step = step
         self.message = message
-        self.graph = graph
+        self.error = error
 
     def describe(self) -> dict[str, str]:
         described = {"step": self.step, "message": self.message}
-        if self.graph is not None:
-            described.update({"code": self.graph.code or type(self.graph).__name__, "graphRequestId": self.graph.request_id})
+        if self.error is not None:
+            described.update({"code": self.error.code or type(self.error).__name__, "graphRequestId": self.error.request_id})
         return described
+
+
+class NeedsApproval(Exception):
+    """The directory shows what intake could not know (a group that confers a privileged role): an approver decides."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+class Sealer(Protocol):
+    def seal(self, tenant_id: str, grant_id: str, value: str) -> str: ...
+
+
+class PolicySource(Protocol):
+    def effective(self, tenant_id: str) -> Policy: ...
 
 
 @dataclass(frozen=True)
 class Plan:
-    """What the grant needs, resolved against the tenant before anything is written."""
+    """What the grant needs, resolved against the directory before anything is written."""
 
-    tenant: TenantInfo
-    roles: dict[str, str]  # role definition id -> the name the request used
-    groups: list[str]
-    tap_policy: TapPolicy | None
+    survey: Survey
+    roles: dict[str, RoleDefinition]  # role definition id -> definition
+    groups: tuple[GroupFacts, ...]
+    credential: Item | None
 
 
 @dataclass
 class ProvisioningSaga:
-    grants: GrantRepository
-    directories: DirectoryProvider
-    vault: TapVault
+    writer: GrantWriter
+    backends: BackendProvider
+    sealer: Sealer
     schedule: ScheduleIndex
     queue: WorkQueue
-    audit: AuditLog
     clock: Clock
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    roles: RoleCatalog = field(default_factory=RoleCatalog)
+    catalog: RoleCatalog = field(default_factory=RoleCatalog)
+    policies: PolicySource | None = None
     lease: timedelta = timedelta(minutes=5)
     deadline: timedelta = timedelta(hours=1)
-    policies: Policies | None = None
+    approval_timeout: timedelta = timedelta(hours=4)
     expiring_lead: timedelta | None = None
 
-    async def __call__(self, grant: Grant) -> Grant:
-        lease = Lease(self.grants, self.audit, self.clock, Status.PROVISIONING, self.lease)
-        claimed = await lease.try_claim(grant)
+    async def __call__(self, grant: Grant, work: WorkAudit) -> Grant:
+        now = self.clock.now()
+        lease = Lease(self.writer, self.clock, Status.PROVISIONING, self.lease, work)
+
+        def start(current: Grant) -> Grant:
+            if current.status is Status.SCHEDULED and current.request.start <= now:
+                return current.move_to(Status.PROVISIONING, at=now, actor=SYSTEM, reason="start reached")
+            return current
+
+        claimed = await lease.try_claim(grant, start)
         if claimed is None:
-            return await asyncio.to_thread(self.grants.get, grant.id, grant.tenant_id)
+            return await asyncio.to_thread(self.writer.grants.get, grant.id, grant.tenant_id)
         grant = claimed
-        directory = self.directories.for_tenant(grant.tenant_id)
+        backend = self.backends.backend(grant.tenant_id, grant.request.directory)
         try:
-            plan = await self._plan(directory, grant)
-            grant = await self._ensure_user(directory, grant, plan, lease)
-            grant = await self._ensure_access(directory, grant, plan, lease)
-            return await self._activate(grant, lease)
+            plan = await self._plan(backend, grant)
+            grant, account, record = await self._ensure_account(backend, grant, plan, lease)
+            grant = await self._ensure_access(backend, grant, account, record, plan, lease)
+            await self._schedule_end(grant)
+            return grant
+        except NeedsApproval as needed:
+            return await self._await_approval(grant, needed, lease)
         except ProvisioningFailed as failure:
-            return await self._fail(directory, grant, failure, lease)
+            return await self._fail(backend, grant, failure, lease)
         except DirectoryError as error:
             if not error.transient:
-                return await self._fail(directory, grant, ProvisioningFailed("graph", _refusal(error), error), lease)
+                return await self._fail(backend, grant, ProvisioningFailed("directory", _refusal(error), error), lease)
             if self.clock.now() - grant.request.start > self.deadline:
-                gave_up = ProvisioningFailed(
-                    "graph", f"Graph kept failing for longer than {self.deadline}: {error.message}", error
-                )
-                return await self._fail(directory, grant, gave_up, lease)
+                message = f"the directory kept failing for longer than {self.deadline}: {error.message}"
+                return await self._fail(backend, grant, ProvisioningFailed("directory", message, error), lease)
             await lease.release(grant)
             raise  # transient: the queue redelivers, the sweep backs it up
+        except StaleGrant:
+            # Another grant changed the account's access ledger meanwhile: the next delivery starts the step over.
+            await lease.release(grant)
+            raise Unavailable(f"grant {grant.id}: the account's access changed meanwhile; trying again") from None
         except (IllegalTransition, LeaseHeld):
             # Revoked meanwhile (expiration takes over and removes whatever was made), or taken over.
             await lease.release(grant)
-            return await asyncio.to_thread(self.grants.get, grant.id, grant.tenant_id)
+            return await asyncio.to_thread(self.writer.grants.get, grant.id, grant.tenant_id)
 
-    # Steps ----------------------------------------------------------------------------------------------------
+    # Survey: nothing is written ---------------------------------------------------------------------------------
 
-    async def _plan(self, directory: Directory, grant: Grant) -> Plan:
+    async def _plan(self, backend: AccessBackend, grant: Grant) -> Plan:
         request = grant.request
-        # One $batch reads the tenant, the groups and the TAP policy; role definitions come from the catalogue.
-        wants_tap = request.tap.enabled and (grant.progress.get("tap") or {}).get("state") != progress.DONE
-        survey = await self.retry.run(directory.survey, list(request.groups), tap_policy=wants_tap)
-        tenant = survey.tenant
-        resolution = await self.retry.run(self.roles.resolve, grant.tenant_id, directory, request.roles)
+        spec = request.user
+        credential = grant.progress.credential
+        wants_credential = request.tap.enabled and (credential is None or credential.state is ItemState.PENDING)
+        need = Need(
+            directory_id=grant.tenant_id,
+            roles=request.roles,
+            groups=request.groups,
+            existing_account=(spec.object_id or spec.user_principal_name) if spec.kind is UserKind.EXISTING else None,
+            new_account_domain=spec.user_principal_name.rsplit("@", 1)[1].lower()
+            if spec.kind is UserKind.NEW and spec.user_principal_name
+            else None,
+            credential=wants_credential,
+        )
+        try:
+            survey = await self.retry.run(backend.survey, need)
+        except WrongDirectory as wrong:
+            raise ProvisioningFailed("tenant", wrong.message, wrong) from None
+        self.catalog.remember(grant.tenant_id, survey.definitions)
         origin = f" (from template {request.template_name})" if request.template_name else ""
-        if resolution.unknown:
-            raise ProvisioningFailed("roles", "no such role in the tenant: " + ", ".join(resolution.unknown) + origin)
-        self._check_policy_again(grant, list(resolution.found.values()))
+        if survey.unknown_roles:
+            raise ProvisioningFailed("roles", "no such role in the tenant: " + ", ".join(survey.unknown_roles) + origin)
         if survey.missing_groups:
             raise ProvisioningFailed("groups", "no such group in the tenant: " + ", ".join(survey.missing_groups) + origin)
-        tap_policy = survey.tap_policy
-        if tap_policy is not None and not tap_policy.enabled:
+        self._check_policy_again(grant, survey)
+        if spec.kind is UserKind.EXISTING:
+            self._check_existing_account(grant, survey)
+        if need.new_account_domain and need.new_account_domain not in {d.lower() for d in survey.verified_domains}:
+            raise ProvisioningFailed("user", f"{need.new_account_domain} is not a verified domain of the tenant")
+        roles = {d.id: d for d in survey.roles.values()}
+        return Plan(survey, roles, survey.groups, self._credential(grant, survey) if wants_credential else None)
+
+    def _check_policy_again(self, grant: Grant, survey: Survey) -> None:
+        """Intake compared roles as the tenant's definitions were known then; now the directory answers, including
+        which roles each requested group confers. The same rules run again on what the request really means."""
+        if self.policies is None:
+            return
+        policy = self.policies.effective(grant.tenant_id)
+        index = RoleIndex(list(survey.definitions))
+        groups = {g.id: GroupRoles(g.role_assignable, g.confers) for g in survey.groups}
+        violations = [
+            v for v in policy.violations(grant.request, roles=index, groups=groups) if v.rule != "maxConcurrentGrantsPerUser"
+        ]
+        if grant.extension is not None and grant.extension.state.value == "Approved":
+            violations = [v for v in violations if v.rule not in ("maxDuration", "maxDurationPerRole")]
+        if violations:
+            raise ProvisioningFailed("policy", "; ".join(f"{v.rule}: {v.message}" for v in violations))
+        reasons = policy.approval_reasons(grant.request, roles=index, groups=groups)
+        approved = any(t.from_status is Status.AWAITING_APPROVAL and t.to_status is Status.SCHEDULED for t in grant.history)
+        if reasons and not approved:
+            progress = grant.progress
+            untouched = progress.account is None and not progress.roles and not progress.groups and progress.credential is None
+            if untouched:
+                raise NeedsApproval(reasons)
+            raise ProvisioningFailed("policy", "; ".join(reasons) + ": needs approval, and this grant was not approved")
+
+    def _check_existing_account(self, grant: Grant, survey: Survey) -> None:
+        request = grant.request
+        key = request.user.object_id or request.user.user_principal_name
+        if survey.account is None:
+            raise ProvisioningFailed("user", f"user {key} does not exist in the tenant")
+        if request.tap.enabled and grant.progress.credential is None:
+            privileged = sorted(survey.account_roles & PRIVILEGED_ROLES)
+            if privileged or survey.account_in_role_assignable_group:
+                why = (
+                    f"it holds the privileged role(s) {', '.join(privileged)}"
+                    if privileged
+                    else "it is in a role-assignable group"
+                )
+                raise ProvisioningFailed(
+                    "temporaryAccessPass",
+                    f"a Temporary Access Pass is never issued to {key}: {why}, and a pass would take the account over",
+                )
+            if survey.account_credentials:
+                raise ProvisioningFailed(
+                    "temporaryAccessPass", "the user already has a Temporary Access Pass; remove it, or request without a TAP"
+                )
+
+    def _credential(self, grant: Grant, survey: Survey) -> Item:
+        policy = survey.credential_policy
+        if policy is None or not policy.enabled:
             raise ProvisioningFailed(
                 "temporaryAccessPass",
                 "the tenant's Temporary Access Pass policy is disabled: enable it under Authentication methods, "
                 "or request without a TAP",
             )
-        upn = request.user.user_principal_name
-        if request.user.kind is UserKind.NEW and upn:
-            domain = upn.rsplit("@", 1)[1].lower()
-            if domain not in {d.lower() for d in tenant.verified_domains}:
-                raise ProvisioningFailed("user", f"{domain} is not a verified domain of the tenant")
-        return Plan(
-            tenant=tenant,
-            roles={d.id: name for name, d in resolution.found.items()},
-            groups=list(request.groups),
-            tap_policy=tap_policy,
+        if not policy.targets_account:
+            raise ProvisioningFailed(
+                "temporaryAccessPass", policy.detail + ": add the account to a targeted group, or request without a TAP"
+            )
+        wanted = grant.request.tap.lifetime_in_minutes
+        lifetime = min(max(wanted, policy.minimum_lifetime_minutes), policy.maximum_lifetime_minutes)
+        once = grant.request.tap.is_usable_once or policy.usable_once_enforced
+        return Item(ItemKind.CREDENTIAL, CredentialKind.TEMPORARY_ACCESS_PASS.value, lifetime_minutes=lifetime, usable_once=once)
+
+    # The account ------------------------------------------------------------------------------------------------
+
+    async def _ensure_account(
+        self, backend: AccessBackend, grant: Grant, plan: Plan, lease: Lease
+    ) -> tuple[Grant, Account, AccountRecord]:
+        record = grant.progress.account
+        if record is not None and record.state is ItemState.DONE and record.id:
+            return grant, Account(record.id, record.principal_name or ""), record
+        if grant.request.user.kind is UserKind.EXISTING:
+            account = plan.survey.account
+            assert account is not None
+            return (
+                grant,
+                account,
+                AccountRecord(created=False, state=ItemState.DONE, id=account.id, principal_name=account.principal_name),
+            )
+        grant, account = await self._create_account(backend, grant, plan, lease)
+        return (
+            grant,
+            account,
+            AccountRecord(created=True, state=ItemState.DONE, id=account.id, principal_name=account.principal_name),
         )
 
-    def _check_policy_again(self, grant: Grant, roles: list[RoleDefinition]) -> None:
-        """Intake compared role names as written; now that the tenant's definitions are known, compare each role
-        by name and template id, so naming a role differently gets around neither an allow-list nor an approval."""
-        if self.policies is None:
-            return
-        policy = self.policies.effective(grant.tenant_id)
-        names = {r.id: (r.display_name, r.template_id) for r in roles}
-        if policy.allowed_roles:
-            allowed = {role_key(r) for r in policy.allowed_roles}
-            denied = [n for n, t in names.values() if role_key(n) not in allowed and role_key(t) not in allowed]
-            if denied:
-                raise ProvisioningFailed("policy", f"the policy does not allow {', '.join(denied)}")
-        approved = any(t.from_status is Status.AWAITING_APPROVAL and t.to_status is Status.SCHEDULED for t in grant.history)
-        gated = [n for n, t in names.values() if policy.needs_approval((n,)) or policy.needs_approval((t,))]
-        if gated and not approved:
-            raise ProvisioningFailed("policy", f"{', '.join(gated)} needs approval, and this grant was not approved")
-
-    async def _ensure_user(self, directory: Directory, grant: Grant, plan: Plan, lease: Lease) -> Grant:
-        user = progress.user_of(grant)
-        if user.get("state") == progress.DONE:
-            return grant
+    async def _create_account(self, backend: AccessBackend, grant: Grant, plan: Plan, lease: Lease) -> tuple[Grant, Account]:
         spec = grant.request.user
-        if spec.kind is UserKind.EXISTING:
-            key = spec.object_id or spec.user_principal_name or ""
-            found = await self.retry.run(directory.find_user, key)
-            if found is None:
-                raise ProvisioningFailed("user", f"user {key} does not exist in the tenant")
-            record = {"id": found.id, "userPrincipalName": found.user_principal_name, "created": False, "state": progress.DONE}
-            return await lease.save(grant, lambda g: progress.with_progress(g, user=record))
-        created = await self._create_user(directory, grant, plan, user, lease)
-        record = {"id": created.id, "userPrincipalName": created.user_principal_name, "created": True, "state": progress.DONE}
-        return await lease.save(grant, lambda g: progress.with_progress(g, user=record))
-
-    async def _create_user(
-        self, directory: Directory, grant: Grant, plan: Plan, user: dict[str, Any], lease: Lease
-    ) -> DirectoryUser:
-        spec = grant.request.user
-        attempt = int(user.get("attempt", 0))
-        while attempt < MAX_UPN_ATTEMPTS:
-            upn = spec.user_principal_name or generated_upn(
-                spec.display_name or "admin", grant.id, plan.tenant.initial_domain, attempt
+        record = grant.progress.account
+        attempt = record.attempt if record else 0
+        while attempt < MAX_NAME_ATTEMPTS:
+            name = spec.user_principal_name or generated_upn(
+                spec.display_name or "admin", grant.id, plan.survey.initial_domain, attempt
             )
-            if user.get("state") == progress.PENDING and user.get("userPrincipalName") == upn:
+            if record is not None and record.state is ItemState.PENDING and record.principal_name == name:
                 # An earlier run may have created it and died before recording it: look before creating again.
-                found = await self.retry.run(directory.find_user, upn)
-                if found is not None and is_marked_for(found.employee_type, grant.id):
-                    return found
-            user = {"userPrincipalName": upn, "attempt": attempt, "created": True, "state": progress.PENDING}
-            grant = await lease.save(grant, functools.partial(progress.with_progress, user=user))
-            new_user = NewUser(
-                display_name=spec.display_name or upn,
-                user_principal_name=upn,
-                mail_nickname=mail_nickname(upn),
+                found = await self.retry.run(backend.find_account, name)
+                if found is not None and is_marked_for(found.marker, grant.id):
+                    return grant, found
+            record = AccountRecord(created=True, state=ItemState.PENDING, principal_name=name, attempt=attempt)
+            grant = await lease.save(grant, functools.partial(_with_account, record=record))
+            new = NewAccount(
+                display_name=spec.display_name or name,
+                principal_name=name,
+                mail_nickname=mail_nickname(name),
                 password=random_password(),
-                employee_type=marker(grant.id),
+                marker=marker(grant.id),
             )
             try:
-                return await self.retry.run(directory.create_user, new_user)
+                return grant, await self.retry.run(backend.create_account, new)
             except AlreadyExists as taken:
-                # Ours from an earlier run that Graph had not shown yet, or somebody else's account.
-                found = await self.retry.run(directory.find_user, upn, not_found_is_lag=True)
-                if found is not None and is_marked_for(found.employee_type, grant.id):
-                    return found
+                # Ours from an earlier run that the directory had not shown yet, or somebody else's account.
+                found = await self.retry.run(backend.find_account, name, not_found_is_lag=True)
+                if found is not None and is_marked_for(found.marker, grant.id):
+                    return grant, found
                 if spec.user_principal_name:
-                    raise ProvisioningFailed("user", f"{upn} is already in use in the tenant", taken) from None
+                    raise ProvisioningFailed("user", f"{name} is already in use in the tenant", taken) from None
                 attempt += 1
             except DirectoryError as error:
                 if error.transient:
                     raise
-                raise ProvisioningFailed("user", f"Graph refused to create the user: {error.message}", error) from None
-        raise ProvisioningFailed("user", f"no free user principal name after {MAX_UPN_ATTEMPTS} attempts")
+                raise ProvisioningFailed("user", f"the directory refused to create the user: {error.message}", error) from None
+        raise ProvisioningFailed("user", f"no free user principal name after {MAX_NAME_ATTEMPTS} attempts")
 
-    async def _ensure_access(self, directory: Directory, grant: Grant, plan: Plan, lease: Lease) -> Grant:
-        user = progress.user_of(grant)
-        user_id = user["id"]
-        fresh = bool(user.get("created"))
-        roles = progress.entries(grant, "roles")
-        groups = progress.entries(grant, "groups")
-        tap = dict(grant.progress.get("tap") or {})
+    # Access -----------------------------------------------------------------------------------------------------
 
-        # What is there already: skipped for a user this grant just made and has not touched yet.
-        untouched = fresh and not roles and not groups
-        assigned = (
-            {
-                a.role_definition_id: a.id
-                for a in await self.retry.run(directory.role_assignments, user_id, not_found_is_lag=fresh)
-                if a.directory_scope_id == "/"
-            }
-            if plan.roles and not untouched
-            else {}
-        )
-        member_of = (
-            await self.retry.run(directory.group_ids_of, user_id, not_found_is_lag=fresh)
-            if plan.groups and not untouched
-            else set()
-        )
+    async def _ensure_access(
+        self, backend: AccessBackend, grant: Grant, account: Account, record: AccountRecord, plan: Plan, lease: Lease
+    ) -> Grant:
+        existing = not record.created
+        ledger = await asyncio.to_thread(self.writer.grants.ledger, grant.tenant_id, account.id) if existing else None
+        progress = replace(grant.progress, account=record, conferred_roles=_conferred(plan))
+        survey = plan.survey
+        items: list[Item] = []
+        for role_id, definition in plan.roles.items():
+            current = progress.role(role_id)
+            if current is not None and current.state is not ItemState.PENDING:
+                continue
+            key = Ledger.key("role", role_id)
+            _wait_if_removing(ledger, key, grant.id, definition.display_name)
+            if existing and current is None and definition.template_id.lower() in survey.account_direct_roles:
+                state = _found_state(ledger, key, grant.id)
+                progress = progress.with_role(RoleRecord(role_id, definition.display_name, state, definition.template_id))
+                continue
+            progress = progress.with_role(RoleRecord(role_id, definition.display_name, ItemState.PENDING, definition.template_id))
+            items.append(Item(ItemKind.ROLE, role_id))
+        for group in plan.groups:
+            current_group = progress.group(group.id)
+            if current_group is not None and current_group.state is not ItemState.PENDING:
+                continue
+            key = Ledger.key("group", group.id)
+            _wait_if_removing(ledger, key, grant.id, group.display_name or group.id)
+            if existing and current_group is None and group.id.lower() in survey.account_direct_groups:
+                progress = progress.with_group(GroupRecord(group.id, _found_state(ledger, key, grant.id), group.display_name))
+                continue
+            progress = progress.with_group(GroupRecord(group.id, ItemState.PENDING, group.display_name))
+            items.append(Item(ItemKind.GROUP, group.id))
+        if plan.credential is not None:
+            progress = replace(
+                progress,
+                credential=CredentialRecord(
+                    CredentialKind.TEMPORARY_ACCESS_PASS,
+                    ItemState.PENDING,
+                    plan.credential.lifetime_minutes,
+                    plan.credential.usable_once,
+                ),
+            )
+            items.append(plan.credential)
 
-        for role_id, name in plan.roles.items():
-            entry = roles.get(role_id, {"name": name})
-            if role_id in assigned:
-                entry["assignmentId"] = assigned[role_id]
-                entry.setdefault("state", progress.PREEXISTING)
-                if entry["state"] == progress.PENDING:
-                    entry["state"] = progress.DONE
-            else:
-                entry["state"] = progress.PENDING
-            roles[role_id] = entry
-        for group_id in plan.groups:
-            entry = groups.get(group_id, {})
-            if group_id in member_of:
-                entry.setdefault("state", progress.PREEXISTING)
-                if entry["state"] == progress.PENDING:
-                    entry["state"] = progress.DONE
-            else:
-                entry["state"] = progress.PENDING
-            groups[group_id] = entry
+        outcomes: list[Outcome] = []
+        if items:
+            intent = progress
+            grant = await lease.save(grant, lambda g: g.with_progress(replace(intent, lease=g.progress.lease)))
+            outcomes = await self._apply(backend, account, items, _window(grant), lag_possible=record.created)
+            progress = _recorded(intent, outcomes)
+        secret = None
+        issued = next((o for o in outcomes if o.item.kind is ItemKind.CREDENTIAL and o.secret), None)
+        if issued is not None and issued.secret:
+            # Sealed into the grant's partition in the same write that says "issued": never one without the other.
+            secret = SealedSecret(self.sealer.seal(grant.tenant_id, grant.id, issued.secret), issued.expires_at)
+        now = self.clock.now()
+        final = progress
+        ledger_write = _ledger_after(ledger, final, grant.id) if ledger is not None else None
 
-        writes: list[Write] = [AssignRole(user_id, r) for r, e in roles.items() if e["state"] == progress.PENDING]
-        writes += [AddMember(g, user_id) for g, e in groups.items() if e["state"] == progress.PENDING]
-        if grant.request.tap.enabled and tap.get("state") != progress.DONE:
-            assert plan.tap_policy is not None
-            await self._clear_unclaimed_tap(directory, grant, tap, fresh)
-            lifetime, once = _tap_shape(grant, plan.tap_policy)
-            tap = {"state": progress.PENDING, "lifetimeInMinutes": lifetime, "isUsableOnce": once}
-            writes.append(CreateTap(user_id, lifetime, once))
-        if not writes:
-            return grant
+        def activate(current: Grant) -> Grant:
+            active = current.with_progress(replace(final, lease=current.progress.lease))
+            return active.move_to(Status.ACTIVE, at=now, actor=SYSTEM, reason="access provisioned")
 
-        intent = {"roles": roles, "groups": groups, "tap": tap or None}
-        grant = await lease.save(grant, lambda g: progress.with_progress(g, **intent))
-        results = await self._apply(directory, writes, lag_possible=fresh)
-        for result in results:
-            self._record(result, roles, groups, tap, grant)
-        outcome = {"roles": roles, "groups": groups, "tap": tap or None}
-        return await lease.save(grant, lambda g: progress.with_progress(g, **outcome))
+        return await lease.finish(grant, activate, secret=secret, ledger=(lambda _: ledger_write) if ledger_write else None)
 
-    async def _clear_unclaimed_tap(self, directory: Directory, grant: Grant, tap: dict[str, Any], fresh: bool) -> None:
-        """Graph allows one TAP per user. One left by an earlier run of this grant (whose value was lost with it) is
-        replaced; one the user had before the grant is not ours to delete."""
-        if fresh and not tap:
-            return
-        user_id = progress.user_of(grant)["id"]
-        existing = await self.retry.run(directory.temporary_access_passes, user_id, not_found_is_lag=fresh)
-        for method in existing:
-            if fresh or tap.get("state") == progress.PENDING:
-                await self.retry.run(directory.delete_temporary_access_pass, user_id, method.id)
-            else:
-                raise ProvisioningFailed(
-                    "temporaryAccessPass", "the user already has a Temporary Access Pass; remove it, or request without a TAP"
-                )
-
-    async def _apply(self, directory: Directory, writes: list[Write], *, lag_possible: bool) -> list[WriteResult]:
-        """Send the writes in batches; retry the items that failed transiently (or on replication lag) until the
-        budget runs out. An item that already exists counts as done."""
-        pending = list(writes)
-        done: dict[int, WriteResult] = {}
-        index = {id(w): i for i, w in enumerate(writes)}
+    async def _apply(
+        self, backend: AccessBackend, account: Account, items: list[Item], window: Window, *, lag_possible: bool
+    ) -> list[Outcome]:
+        """Grant the items; retry those that failed transiently (or, on an account just made, on replication lag)
+        until the budget runs out. A permanent refusal fails the grant."""
+        pending = list(items)
+        done: dict[int, Outcome] = {}
+        index = {id(item): i for i, item in enumerate(items)}
 
         async def attempt() -> None:
             nonlocal pending
-            results = await directory.apply(pending)
-            retry_these: list[Write] = []
-            first_error: DirectoryError | None = None
-            for result in results:
-                error = result.error
-                if error is None or isinstance(error, AlreadyExists):
-                    done[index[id(result.write)]] = WriteResult(result.write) if error else result
-                elif error.transient or (lag_possible and isinstance(error, NotFoundInDirectory)):
-                    retry_these.append(result.write)
-                    first_error = first_error or error
+            outcomes = await backend.grant(account, pending, window)
+            retry_these: list[Item] = []
+            first: DirectoryError | None = None
+            for outcome in outcomes:
+                error = outcome.error
+                if error is None:
+                    done[index[id(outcome.item)]] = outcome
+                elif error.transient or (lag_possible and isinstance(error, NotFoundInDirectory | ReferenceNotFound)):
+                    retry_these.append(outcome.item)
+                    first = first or error
                 else:
-                    raise ProvisioningFailed(_step_of(result.write), f"Graph refused: {error.message}", error)
+                    done[index[id(outcome.item)]] = outcome
+                    raise ProvisioningFailed(outcome.item.kind.value, f"the directory refused: {error.message}", error)
             pending = retry_these
-            if first_error is not None:
-                raise first_error
+            if first is not None:
+                raise first
 
         await self.retry.run(attempt, not_found_is_lag=lag_possible)
-        return [done[i] for i in range(len(writes))]
+        return [done[i] for i in range(len(items))]
 
-    def _record(
-        self, result: WriteResult, roles: dict[str, Any], groups: dict[str, Any], tap: dict[str, Any], grant: Grant
-    ) -> None:
-        write = result.write
-        if isinstance(write, AssignRole):
-            roles[write.role_definition_id]["state"] = progress.DONE
-            if result.assignment is not None and result.assignment.id:
-                roles[write.role_definition_id]["assignmentId"] = result.assignment.id
-        elif isinstance(write, AddMember):
-            groups[write.group_id]["state"] = progress.DONE
-        elif result.tap is not None and result.tap.value:
-            # Sealed into the vault before the grant says "issued": a crash in between re-issues, never loses it.
-            self.vault.put(grant.tenant_id, grant.id, result.tap.value, result.tap.expires_at)
-            tap.update(
-                state=progress.DONE,
-                id=result.tap.id,
-                expiresAt=result.tap.expires_at.isoformat() if result.tap.expires_at else None,
-            )
-
-    async def _activate(self, grant: Grant, lease: Lease) -> Grant:
+    async def _schedule_end(self, grant: Grant) -> None:
         now = self.clock.now()
-
-        grant = await lease.finish(grant, lambda g: g.move_to(Status.ACTIVE, at=now, actor=SYSTEM, reason="access provisioned"))
         end = grant.request.end
         wakeup = Wakeup.at(WorkItem(grant.tenant_id, grant.id, Step.EXPIRE), end, now=now, grace=END_GRACE)
         await asyncio.to_thread(self.schedule.put, wakeup.item)
@@ -371,48 +430,129 @@ class ProvisioningSaga:
         if wakeup.message_delay is not None:
             await asyncio.to_thread(self.queue.send, wakeup.item.work, wakeup.message_delay)
         log.info("grant %s is active until %s", grant.id, end.isoformat())
-        return grant
 
-    async def _fail(self, directory: Directory, grant: Grant, failure: ProvisioningFailed, lease: Lease) -> Grant:
-        """Undo what this grant made, then mark it Failed. If the undo cannot finish now, the grant stays
-        Provisioning and the next run (which meets the same failure) finishes the undo."""
+    # Detours ----------------------------------------------------------------------------------------------------
+
+    async def _await_approval(self, grant: Grant, needed: NeedsApproval, lease: Lease) -> Grant:
+        now = self.clock.now()
+        reason = "approval needed: " + "; ".join(needed.reasons)
+        await asyncio.to_thread(
+            self.schedule.put,
+            ScheduleItem(due=now + self.approval_timeout, work=WorkItem(grant.tenant_id, grant.id, Step.APPROVAL_TIMEOUT)),
+        )
+        return await lease.finish(grant, lambda g: g.move_to(Status.AWAITING_APPROVAL, at=now, actor=SYSTEM, reason=reason))
+
+    async def _fail(self, backend: AccessBackend, grant: Grant, failure: ProvisioningFailed, lease: Lease) -> Grant:
+        """Undo what this grant made — roles and memberships first, then the account it created — and mark it
+        Failed. If the undo cannot finish now, the grant stays Provisioning and the next run finishes it."""
         log.warning("grant %s failed at %s: %s", grant.id, failure.step, failure.message)
-        current = await asyncio.to_thread(self.grants.get, grant.id, grant.tenant_id)
-        if progress.user_of(current).get("created"):
-            if not await access.delete_created_user(directory, current, self.retry):
-                log.error("grant %s: the account it recorded is not marked as its own; left in place", grant.id)
-        else:
-            await access.remove_role_assignments(directory, current, self.retry)
-            await access.remove_group_memberships(directory, current, self.retry)
-            await access.delete_issued_tap(directory, current, self.retry)
-        await asyncio.to_thread(self.vault.erase, grant.id)
+        current = await asyncio.to_thread(self.writer.grants.get, grant.id, grant.tenant_id)
+        await self._undo(backend, current)
         now = self.clock.now()
 
         def fail(g: Grant) -> Grant:
             failed = g.move_to(Status.FAILED, at=now, actor=SYSTEM, reason=failure.message)
             return replace(failed, error=failure.describe())
 
-        return await lease.finish(grant, fail)
+        secret = await asyncio.to_thread(self.writer.grants.secret, current)
+        return await lease.finish(current, fail, drop_secret=secret)
+
+    async def _undo(self, backend: AccessBackend, grant: Grant) -> None:
+        progress = grant.progress
+        record = progress.account
+        if record is None:
+            return
+        key = record.id or (record.principal_name if record.created else None)
+        if not key:
+            return
+        account = await self.retry.run(backend.find_account, key)
+        if account is None:
+            return
+        if record.created and not is_marked_for(account.marker, grant.id):
+            log.error("grant %s: the account it recorded is not marked as its own; left in place", grant.id)
+            return
+        items = [Item(ItemKind.ROLE, r.role_id, reference=r.reference) for r in progress.roles_made_here]
+        items += [Item(ItemKind.GROUP, g.group_id) for g in progress.groups_made_here]
+        credential = progress.credential
+        if credential is not None and credential.state.made_here:
+            items.append(
+                Item(ItemKind.CREDENTIAL, credential.kind.value, reference=credential.id or ("*" if record.created else None))
+            )
+        end = AccountEnd.DELETE if record.created else None
+        if not items and end is None:
+            return
+        outcomes = await self.retry.run(backend.take_away, account, items, end=end)
+        failed = [o for o in outcomes if o.status is OutcomeStatus.FAILED]
+        if failed:
+            error = failed[0].error
+            raise error if error is not None and error.transient else Unavailable(f"undo of grant {grant.id} incomplete")
+
+
+def _with_account(grant: Grant, *, record: AccountRecord) -> Grant:
+    return grant.with_progress(replace(grant.progress, account=record))
+
+
+def _window(grant: Grant) -> Window:
+    request = grant.request
+    return Window(grant.id, request.start, request.end, request.reason, request.ticket_id)
+
+
+def _conferred(plan: Plan) -> tuple[str, ...]:
+    return tuple(sorted({role for group in plan.groups for role in group.confers}))
+
+
+def _wait_if_removing(ledger: Ledger | None, key: str, grant_id: str, name: str) -> None:
+    entry = ledger.entry(key) if ledger is not None else None
+    if entry is not None and entry.removing and entry.removing != grant_id:
+        raise Unavailable(f"{name} is being taken away by grant {entry.removing}; provisioning waits until it is gone")
+
+
+def _found_state(ledger: Ledger | None, key: str, grant_id: str) -> ItemState:
+    """Access the account already has: another live grant's (shared) or its own from before any grant."""
+    entry = ledger.entry(key) if ledger is not None else None
+    if entry is not None and entry.origin is Origin.GRANT and ledger is not None and ledger.others(key, grant_id):
+        return ItemState.SHARED
+    return ItemState.PREEXISTING
+
+
+def _recorded(progress: Progress, outcomes: list[Outcome]) -> Progress:
+    """Progress after the directory's answers: what was written (or found written: ours, since intent was saved
+    before the write) is DONE, with the directory's id for it."""
+    for outcome in outcomes:
+        item = outcome.item
+        if item.kind is ItemKind.ROLE:
+            role = progress.role(item.key)
+            if role is not None:
+                progress = progress.with_role(replace(role, state=ItemState.DONE, reference=outcome.reference or role.reference))
+        elif item.kind is ItemKind.GROUP:
+            group = progress.group(item.key)
+            if group is not None:
+                progress = progress.with_group(replace(group, state=ItemState.DONE))
+        elif item.kind is ItemKind.CREDENTIAL and outcome.secret and progress.credential is not None:
+            progress = replace(
+                progress,
+                credential=replace(
+                    progress.credential, state=ItemState.DONE, id=outcome.reference, expires_at=outcome.expires_at
+                ),
+            )
+    return progress
+
+
+def _ledger_after(ledger: Ledger, progress: Progress, grant_id: str) -> LedgerWrite:
+    after = ledger
+    for role in progress.roles:
+        key = Ledger.key("role", role.role_id)
+        origin = Origin.PREEXISTING if role.state is ItemState.PREEXISTING else Origin.GRANT
+        after = after.join(key, grant_id, origin, role.reference)
+    for group in progress.groups:
+        key = Ledger.key("group", group.group_id)
+        origin = Origin.PREEXISTING if group.state is ItemState.PREEXISTING else Origin.GRANT
+        after = after.join(key, grant_id, origin)
+    return LedgerWrite(ledger, after)
 
 
 def _refusal(error: DirectoryError) -> str:
     if isinstance(error, Denied):
-        return (
-            f"the app is not allowed to do this in the tenant (admin consent or a Graph permission is missing): {error.message}"
-        )
-    return f"Graph refused: {error.message}"
-
-
-def _tap_shape(grant: Grant, policy: TapPolicy) -> tuple[int, bool]:
-    """The requested lifetime, kept within the tenant's policy (Graph refuses anything outside it)."""
-    wanted = grant.request.tap.lifetime_in_minutes
-    lifetime = min(max(wanted, policy.minimum_lifetime_minutes), policy.maximum_lifetime_minutes)
-    return lifetime, grant.request.tap.is_usable_once or policy.usable_once_enforced
-
-
-def _step_of(write: Write) -> str:
-    if isinstance(write, AssignRole):
-        return "roles"
-    if isinstance(write, AddMember):
-        return "groups"
-    return "temporaryAccessPass"
+        missing = "admin consent, a permission or a directory role is missing"
+        return f"the app is not allowed to do this in the tenant ({missing}): {error.message}"
+    return f"the directory refused: {error.message}"

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
-from jit.services.directory import DirectoryError, NotFoundInDirectory, Throttled
+from jit.services.access_backend import DirectoryError, NotFoundInDirectory, ReferenceNotFound, Throttled
 
 T = TypeVar("T")
 
@@ -25,7 +25,7 @@ class RetryPolicy:
         """`await operation(*args, **kwargs)`, retried while it fails in a way that may pass."""
 
         def retryable(error: BaseException) -> bool:
-            if isinstance(error, NotFoundInDirectory):
+            if isinstance(error, NotFoundInDirectory | ReferenceNotFound):
                 return not_found_is_lag
             return isinstance(error, DirectoryError) and error.transient
 

@@ -1,54 +1,52 @@
-"""Entra roles by name or template id, resolved against the tenant's live role definitions.
-
-No static list: a role Microsoft adds works the day it appears in the tenant. Definitions are cached per tenant
-for a few minutes, since every grant needs them and they change rarely.
+"""Each tenant's role definitions, for rules that must compare roles by their canonical id before any directory is
+read (intake, approval): the last definitions a survey or the onboarding read, kept in the tenant's registration and
+in memory. Provisioning reads the live definitions again and checks once more.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass
+from typing import Protocol
 
-from jit.services.directory import Directory, RoleDefinition
-
-GLOBAL_ADMINISTRATOR_TEMPLATE = "62e90394-69f5-4237-9190-012177145e10"
-# The names Graph (and older PowerShell modules) use for roles whose display name differs.
-ALIASES = {"company administrator": GLOBAL_ADMINISTRATOR_TEMPLATE}
+from jit.domain.roles import RoleDefinition, RoleIndex
 
 
-@dataclass(frozen=True)
-class Resolution:
-    found: dict[str, RoleDefinition]  # requested text -> definition
-    unknown: list[str]
+class DefinitionsStore(Protocol):
+    def role_definitions(self, tenant_id: str) -> tuple[RoleDefinition, ...] | None: ...
+
+    def save_role_definitions(self, tenant_id: str, definitions: tuple[RoleDefinition, ...]) -> None: ...
 
 
 class RoleCatalog:
-    def __init__(self, ttl_seconds: float = 600) -> None:
+    def __init__(self, store: DefinitionsStore | None = None, ttl_seconds: float = 600) -> None:
+        self._store = store
         self._ttl = ttl_seconds
-        self._cache: dict[str, tuple[float, list[RoleDefinition]]] = {}
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, tuple[RoleDefinition, ...]]] = {}
 
-    async def definitions(self, tenant: str, directory: Directory) -> list[RoleDefinition]:
-        cached = self._cache.get(tenant)
-        if cached and time.monotonic() - cached[0] < self._ttl:
+    def index(self, tenant_id: str) -> RoleIndex:
+        return RoleIndex(list(self.definitions(tenant_id)))
+
+    def definitions(self, tenant_id: str) -> tuple[RoleDefinition, ...]:
+        with self._lock:
+            cached = self._cache.get(tenant_id)
+        if cached is not None and time.monotonic() - cached[0] < self._ttl:
             return cached[1]
-        definitions = await directory.role_definitions()
-        self._cache[tenant] = (time.monotonic(), definitions)
+        stored = self._store.role_definitions(tenant_id) if self._store is not None else None
+        definitions = stored if stored is not None else (cached[1] if cached else ())
+        with self._lock:
+            self._cache[tenant_id] = (time.monotonic(), definitions)
         return definitions
 
-    async def resolve(self, tenant: str, directory: Directory, requested: tuple[str, ...]) -> Resolution:
-        definitions = await self.definitions(tenant, directory)
-        by_key: dict[str, RoleDefinition] = {}
-        for definition in definitions:
-            by_key[definition.display_name.casefold()] = definition
-            by_key[definition.template_id.lower()] = definition
-            by_key[definition.id.lower()] = definition
-        found: dict[str, RoleDefinition] = {}
-        unknown: list[str] = []
-        for text in requested:
-            key = text.strip().casefold()
-            match = by_key.get(ALIASES.get(key, key))
-            if match is None:
-                unknown.append(text)
-            else:
-                found[text] = match
-        return Resolution(found, unknown)
+    def remember(self, tenant_id: str, definitions: tuple[RoleDefinition, ...]) -> None:
+        """Definitions just read from the directory: kept, and stored when they differ from what was stored."""
+        if not definitions:
+            return
+        with self._lock:
+            cached = self._cache.get(tenant_id)
+            self._cache[tenant_id] = (time.monotonic(), definitions)
+        if self._store is not None and (cached is None or set(cached[1]) != set(definitions)):
+            stored = self._store.role_definitions(tenant_id)
+            if stored is None or set(stored) != set(definitions):
+                self._store.save_role_definitions(tenant_id, definitions)

@@ -13,7 +13,7 @@ import pytest
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from jit.adapters.audit_store import HEAD_KEY, TableAuditLog, entry_hash, hashed_fields
-from jit.domain.work import AuditEntry
+from jit.domain.audit import AuditEntry
 from tests.conftest import TENANT, Stack, body_of, valid_request
 
 
@@ -179,7 +179,7 @@ def test_an_entry_stored_past_the_head_is_adopted_by_the_next_append(stack: Stac
     """Entry and head move in one transaction; an entry left past the head (a writer that wrote the two separately
     and died in between) is linked in, not overwritten, by the next append."""
     from jit.adapters.audit_store import _to_entity
-    from jit.domain.work import AuditEntry
+    from jit.domain.audit import AuditEntry
 
     log = stack.services.audit
     append(log, stack.clock.now(), "first")

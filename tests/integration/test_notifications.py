@@ -165,7 +165,7 @@ def test_every_transition_maps_to_its_event() -> None:
     from datetime import UTC, datetime
 
     from jit.domain.notification import Event
-    from jit.domain.work import AuditEntry
+    from jit.domain.audit import AuditEntry
     from jit.services.notify import event_of
 
     def entry(action: str, detail: str) -> AuditEntry:

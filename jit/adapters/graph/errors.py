@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-from azure.core.exceptions import ClientAuthenticationError
-from kiota_abstractions.api_error import APIError
-
-from jit.services.directory import (
+from jit.services.access_backend import (
     AlreadyExists,
     Denied,
     DirectoryError,
     NotFoundInDirectory,
+    ReferenceNotFound,
     Rejected,
     Throttled,
     Unavailable,
@@ -23,6 +20,12 @@ _ALREADY_EXISTS = (
     "already exist",
     "conflicting object",
     "a conflicting object with one or more of the specified property values is present",
+)
+# How Graph words a 400 for a write that names an object it does not know (yet): right after a create this is
+# replication lag, like the 404 a read gets (devstack/graph_simulator/BEHAVIOUR.md has the sources).
+_REFERENCE_MISSING = (
+    "invalid object identifier",
+    "does not exist or one of its queried reference-property objects are not present",
 )
 
 
@@ -39,53 +42,25 @@ def classify(status: int, code: str, message: str, request_id: str = "", retry_a
         return NotFoundInDirectory(message or "not found", **details)
     if status in (400, 409) and any(phrase in lowered for phrase in _ALREADY_EXISTS):
         return AlreadyExists(message, **details)
+    if status == 400 and any(phrase in lowered for phrase in _REFERENCE_MISSING):
+        return ReferenceNotFound(message, **details)
     return Rejected(message or f"Graph answered {status}", **details)
 
 
-def from_exception(error: BaseException) -> DirectoryError:
-    """The DirectoryError an SDK call raised, as one of ours."""
+def from_transport_error(error: BaseException) -> DirectoryError:
+    """What a failure to get an answer at all means: the connection failed (try later), or Entra refused the app a
+    token for the tenant (no consent, app not in the tenant, wrong credential: as permanent for the grant as a 401)."""
+    import httpx
+    from azure.core.exceptions import ClientAuthenticationError
+
     if isinstance(error, DirectoryError):
         return error
-    if isinstance(error, APIError):
-        status = int(getattr(error, "response_status_code", 0) or 0)
-        main = getattr(error, "error", None)
-        code = str(getattr(main, "code", "") or "")
-        message = str(getattr(main, "message", "") or getattr(error, "message", "") or "")
-        inner = getattr(main, "inner_error", None)
-        request_id = str(getattr(inner, "request_id", "") or "")
-        headers = getattr(error, "response_headers", None) or {}
-        retry_after = _header(headers, "Retry-After")
-        return classify(status, code, message, request_id, retry_after)
     if isinstance(error, httpx.TransportError):
         return Unavailable(f"connection to Graph failed: {type(error).__name__}")
     if isinstance(error, ClientAuthenticationError):
-        # Entra refused the app a token for the tenant (no consent, app not in the tenant, wrong credential):
-        # as permanent for this grant as a 401 from Graph itself. The message carries Entra's AADSTS code.
+        # The message carries Entra's AADSTS code.
         return Denied(f"no token for the tenant: {str(error).splitlines()[0][:300]}", code="TokenRequestFailed")
     raise error
-
-
-def from_batch_item(status: int, headers: dict[str, str] | None, body: Any) -> DirectoryError:
-    error = body.get("error", {}) if isinstance(body, dict) else {}
-    inner = error.get("innerError") or error.get("innererror") or {}
-    return classify(
-        status,
-        str(error.get("code", "")),
-        str(error.get("message", "")),
-        str(inner.get("request-id", "")),
-        _header(headers or {}, "Retry-After"),
-    )
-
-
-def _header(headers: Any, name: str) -> str | None:
-    try:
-        items = headers.items()
-    except AttributeError:
-        return None
-    for key, value in items:
-        if key.lower() == name.lower():
-            return ",".join(value) if isinstance(value, (list, set, tuple)) else str(value)
-    return None
 
 
 def _seconds(value: str | None) -> float:

@@ -32,27 +32,55 @@ def host_of(url: str) -> str:
         return "?"
 
 
-def check_url(url: str, what: str) -> None:
-    """Refuse anything but https (plain http only to loopback, for local receivers): a notification carries
-    names and links that should not cross a network in clear text."""
+def check_url(url: str, what: str, *, allow_private: bool = False) -> None:
+    """Refuse anything but https (plain http only where an admin allowed private networks, for local receivers): a
+    notification carries names and links that should not cross a network in clear text."""
     try:
         parts = urlsplit(url)
     except ValueError:
         raise DeliveryFailed(f"{what}: the address is not a URL", transient=False) from None
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and allow_private:
         return
     raise DeliveryFailed(f"{what}: the address must be an https URL", transient=False)
 
 
-def _is_loopback(hostname: str) -> bool:
-    if hostname == "localhost":
-        return True
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """An address on the public internet: not loopback, private, link-local (cloud metadata, 169.254.169.254),
+    shared (100.64/10), reserved, multicast or unspecified; an IPv4-mapped IPv6 address is judged as its IPv4."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+async def pinned(url: str, what: str, *, allow_private: bool) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """Resolve the URL's host once, refuse it unless every address is public (or an admin allowed private networks
+    for this destination), and answer the URL to connect to — the resolved address, so a second lookup (DNS
+    rebinding) cannot send the request elsewhere — with the Host header and TLS name of the original."""
+    import asyncio
+    import socket
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        raise DeliveryFailed(f"{what}: {host_of(url)} does not resolve", transient=True) from None
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    refused = [a for a in addresses if not is_public(a)]
+    if refused and not allow_private:
+        raise DeliveryFailed(
+            f"{what}: {host_of(url)} resolves to a private, loopback, link-local or metadata address; "
+            "an admin must allow private networks for this channel",
+            transient=False,
+        )
+    address = addresses[0]
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    target = parts._replace(netloc=netloc).geturl()
+    return target, {"Host": parts.netloc.rpartition("@")[2]}, {"sni_hostname": host}
 
 
 async def send(
@@ -64,13 +92,15 @@ async def send(
     headers: Mapping[str, str],
     content: bytes | None = None,
     data: Mapping[str, str] | None = None,
+    allow_private: bool = False,
 ) -> httpx.Response:
     """Make exactly one request; answer the response when it is 2xx, raise `DeliveryFailed` otherwise.
 
     Without a shared client, one is made for this request alone: it cannot outlive an event loop that way.
     """
-    check_url(url, what)
-    options: dict[str, Any] = {"headers": dict(headers)}
+    check_url(url, what, allow_private=allow_private)
+    target, host_header, extensions = await pinned(url, what, allow_private=allow_private)
+    options: dict[str, Any] = {"headers": {**dict(headers), **host_header}, "extensions": extensions}
     if content is not None:
         options["content"] = content
     if data is not None:
@@ -78,9 +108,9 @@ async def send(
     try:
         if client is None:
             async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False) as own:
-                response = await own.request(method, url, **options)
+                response = await own.request(method, target, **options)
         else:
-            response = await client.request(method, url, **options)
+            response = await client.request(method, target, **options)
     except httpx.TimeoutException as error:
         raise DeliveryFailed(f"{what}: {host_of(url)} timed out ({type(error).__name__})", transient=True) from None
     except httpx.TransportError as error:

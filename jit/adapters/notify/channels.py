@@ -20,7 +20,9 @@ def notification_channels(settings: Settings, graph: Any) -> dict[ChannelKind, C
     if notify.webhook_secret:
         channels[ChannelKind.WEBHOOK] = WebhookChannel(notify.webhook_secret.encode())
     if notify.mailbox and notify.mail_tenant:
-        channels[ChannelKind.EMAIL] = EmailChannel(graph, notify.mailbox, notify.mail_tenant)
+        from jit.adapters.graph.mail import GraphMail
+
+        channels[ChannelKind.EMAIL] = EmailChannel(GraphMail(graph), notify.mailbox, notify.mail_tenant)
     psa = psa_channel(notify.psa)
     if psa is not None:
         channels[ChannelKind.PSA] = psa

@@ -1,6 +1,6 @@
 """Email through Microsoft Graph `sendMail`, from one configured mailbox in one (the operator's) tenant.
 
-The Graph call itself is `GraphDirectory.send_mail` (POST /users/{mailbox}/sendMail through msgraph-sdk, with
+The Graph call itself is `GraphMail.send_mail` (POST /users/{mailbox}/sendMail through msgraph-sdk's transport, with
 the app's Mail.Send application permission); this channel renders the message and turns Graph's errors
 (already `DirectoryError`s, with `transient` set for 429, 5xx and dropped connections) into `DeliveryFailed`.
 """
@@ -14,7 +14,7 @@ from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 
 from jit.adapters.notify.render import html_body, subject
 from jit.domain.notification import ChannelKind, DeliveryFailed, Notification
-from jit.services.directory import DirectoryError
+from jit.services.access_backend import DirectoryError
 
 _SEPARATORS = re.compile(r"[;,\s]+")
 
@@ -24,7 +24,7 @@ class MailSender(Protocol):
 
 
 class MailSenders(Protocol):
-    """What `jit.adapters.graph.clients.GraphDirectories` offers: a tenant's Graph gateway."""
+    """What `jit.adapters.graph.mail.GraphMail` offers: a tenant's mail sender."""
 
     def for_tenant(self, tenant: str) -> MailSender: ...
 
@@ -45,7 +45,7 @@ class EmailChannel:
         self._mailbox = mailbox
         self._tenant = mailbox_tenant
 
-    async def deliver(self, notification: Notification, address: str) -> None:
+    async def deliver(self, notification: Notification, address: str, *, allow_private: bool = False) -> None:
         recipients = [part for part in _SEPARATORS.split(address.strip()) if part]
         if not recipients or not all(_looks_like_mailbox(r) for r in recipients):
             raise DeliveryFailed("email: the address is not a mailbox", transient=False)

@@ -33,9 +33,11 @@ class TeamsChannel:
     def __init__(self, client: httpx.AsyncClient | None = None) -> None:
         self._client = client
 
-    async def deliver(self, notification: Notification, address: str) -> None:
+    async def deliver(self, notification: Notification, address: str, *, allow_private: bool = False) -> None:
         body = json.dumps(teams_message(notification), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json; charset=utf-8"}
-        response = await _http.send(self._client, "POST", address, what="teams", headers=headers, content=body)
+        response = await _http.send(
+            self._client, "POST", address, what="teams", headers=headers, content=body, allow_private=allow_private
+        )
         if _THROTTLED_IN_BODY in response.text[:500].lower():
             raise DeliveryFailed("teams: the webhook reported throttling (429) in a 200 answer", transient=True, status=429)

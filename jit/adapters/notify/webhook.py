@@ -90,7 +90,7 @@ class WebhookChannel:
     def __repr__(self) -> str:  # never show the key
         return "WebhookChannel(secret=***)"
 
-    async def deliver(self, notification: Notification, address: str) -> None:
+    async def deliver(self, notification: Notification, address: str, *, allow_private: bool = False) -> None:
         body = json.dumps(webhook_payload(notification), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         timestamp = str(int(self._clock()))
         headers = {
@@ -101,4 +101,6 @@ class WebhookChannel:
             TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: sign(self._secret, timestamp, body),
         }
-        await _http.send(self._client, "POST", address, what="webhook", headers=headers, content=body)
+        await _http.send(
+            self._client, "POST", address, what="webhook", headers=headers, content=body, allow_private=allow_private
+        )

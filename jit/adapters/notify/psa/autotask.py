@@ -67,7 +67,8 @@ class AutotaskChannel:
     def __repr__(self) -> str:
         return f"AutotaskChannel(api={_http.host_of(self._api)!r}, credentials=***)"
 
-    async def deliver(self, notification: Notification, address: str) -> None:
+    async def deliver(self, notification: Notification, address: str, *, allow_private: bool = False) -> None:
+        # The PSA's address comes from the operator's settings, never from a request: an on-premises PSA is fine.
         ticket = ticket_number(address, _WHAT)
         note = {
             "ticketID": ticket,
@@ -78,5 +79,11 @@ class AutotaskChannel:
         }
         body = json.dumps(note, ensure_ascii=False).encode("utf-8")
         await _http.send(
-            self._client, "POST", f"{self._api}/Tickets/{ticket}/Notes", what=_WHAT, headers=self._headers, content=body
+            self._client,
+            "POST",
+            f"{self._api}/Tickets/{ticket}/Notes",
+            what=_WHAT,
+            headers=self._headers,
+            content=body,
+            allow_private=True,
         )

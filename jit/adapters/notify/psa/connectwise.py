@@ -59,7 +59,8 @@ class ConnectWiseChannel:
     def __repr__(self) -> str:
         return f"ConnectWiseChannel(api={_http.host_of(self._api)!r}, keys=***)"
 
-    async def deliver(self, notification: Notification, address: str) -> None:
+    async def deliver(self, notification: Notification, address: str, *, allow_private: bool = False) -> None:
+        # The PSA's address comes from the operator's settings, never from a request: an on-premises PSA is fine.
         ticket = ticket_number(address, _WHAT)
         note = {
             "text": plain_text(notification)[:_MAX_TEXT],
@@ -78,5 +79,11 @@ class ConnectWiseChannel:
         }
         body = json.dumps(note, ensure_ascii=False).encode("utf-8")
         await _http.send(
-            self._client, "POST", f"{self._api}/service/tickets/{ticket}/notes", what=_WHAT, headers=headers, content=body
+            self._client,
+            "POST",
+            f"{self._api}/service/tickets/{ticket}/notes",
+            what=_WHAT,
+            headers=headers,
+            content=body,
+            allow_private=True,
         )

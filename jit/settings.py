@@ -269,7 +269,9 @@ class _Reader:
         """An NCRONTAB expression as the Functions timer reads it: six fields, seconds first."""
         value = self._get(name, default)
         if not _NCRONTAB.match(value):
-            self.problems.append(f"{name}={value!r} must be an NCRONTAB schedule of six fields, seconds first, such as '0 */1 * * * *'")
+            self.problems.append(
+                f"{name}={value!r} must be an NCRONTAB schedule of six fields, seconds first, such as '0 */1 * * * *'"
+            )
         return value
 
     def duration(self, name: str, default: str) -> timedelta:

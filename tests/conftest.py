@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import azure.functions as func
 import pytest
@@ -102,7 +103,8 @@ class Stack:
 
     def call(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> func.HttpResponse:
         headers = dict(headers or {})
-        if url.startswith("/api/jit/") and not any(k.lower() in ("authorization", "x-functions-key") for k in headers):
+        path = urlsplit(url).path
+        if path.startswith("/api/jit/") and not any(k.lower() in ("authorization", "x-functions-key") for k in headers):
             headers.update(principal(DEFAULT_CALLER, *DEFAULT_ROLES))
         return self.host.http(method, url, body, headers)
 
@@ -220,3 +222,15 @@ def valid_request(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def audit_entries(stack: Stack, tenant: str = TENANT_GUID, grant_id: str | None = None) -> list[Any]:
+    """The tenant's audit entries, oldest first (of one grant, when named)."""
+    read = stack.services.audit.read(tenant, datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+    entries = [e.entry for e in read.entries]
+    return [e for e in entries if grant_id is None or e.grant_id == grant_id]
+
+
+def caller_id(name: str) -> str:
+    """The object id `principal(name)` signs in with."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, name))

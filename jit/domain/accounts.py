@@ -23,7 +23,10 @@ def is_marked_for(employee_type: str | None, grant_id: str) -> bool:
 def generated_upn(display_name: str, grant_id: str, domain: str, attempt: int = 0) -> str:
     """`jit-<name>-<grant suffix>[-n]@domain`: readable, unique per grant, and the same on every retry."""
     ascii_name = unicodedata.normalize("NFKD", display_name).encode("ascii", "ignore").decode().lower()
-    slug = _SAFE.sub("-", ascii_name).strip("-")[:32].strip("-") or "admin"
+    slug = _SAFE.sub("-", ascii_name).strip("-")
+    # "JIT admin for ..." must not become "jit-jit-admin-for-...".
+    slug = slug.removeprefix("jit-") if slug != "jit" else ""
+    slug = slug[:32].strip("-") or "admin"
     local = f"jit-{slug}-{grant_id[-8:].lower()}" + (f"-{attempt + 1}" if attempt else "")
     return f"{local}@{domain}"
 

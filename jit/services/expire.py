@@ -136,8 +136,8 @@ class ExpirationSaga:
         # admin must not come back privileged, and Graph refuses to disable or delete an admin without a privileged
         # role of its own. On an existing account, only what the expiration actions name, and what no other live
         # grant still needs.
-        take_roles = created or bool(actions & {ExpirationAction.REMOVE_ROLES})
-        take_groups = created or bool(actions & {ExpirationAction.REMOVE_GROUPS})
+        take_roles = end is not None or ExpirationAction.REMOVE_ROLES in actions
+        take_groups = end is not None or ExpirationAction.REMOVE_GROUPS in actions
         for role in progress.roles_made_here if take_roles else ():
             key = Ledger.key("role", role.role_id)
             if ledger is not None and ledger.others(key, grant.id, live):

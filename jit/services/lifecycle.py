@@ -97,8 +97,10 @@ class Lifecycle:
         def end_early(grant: Grant) -> Grant:
             if grant.status in (Status.AWAITING_APPROVAL, Status.SCHEDULED):
                 return grant.move_to(Status.CANCELLED, at=now, actor=actor, reason=reason)
-            if grant.status is Status.EXPIRING or grant.status.is_final:
-                return grant  # already on its way out, or out
+            if grant.status is Status.EXPIRING:
+                return grant  # already on its way out
+            if grant.status.is_final:
+                raise Conflict(f"grant {grant.id} is {grant.status.value}: it has ended already")
             moved = grant.move_to(Status.EXPIRING, at=now, actor=actor, reason=reason)
             return replace(moved, revoke_requested_at=now)
 

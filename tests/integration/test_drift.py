@@ -26,12 +26,13 @@ def active(stack: Stack, **overrides: Any) -> tuple[dict[str, Any], str]:
     grant = body_of(stack.post_request(valid_request(**overrides)))
     stack.drain()
     stored = stack.services.grants.get(grant["id"])
-    return grant, str(stored.progress["user"]["id"])
+    assert stored.progress.account is not None and stored.progress.account.id
+    return grant, stored.progress.account.id
 
 
 def ended(stack: Stack, grant: dict[str, Any]) -> None:
     stack.clock.current = stack.services.grants.get(grant["id"]).request.end + timedelta(seconds=5)
-    stack.services.lifecycle.queue.send(WorkItem(TENANT, grant["id"], Step.EXPIRE))
+    stack.services.lifecycle.queue.send(WorkItem(TENANT_GUID, grant["id"], Step.EXPIRE))
     stack.drain()
 
 
@@ -105,3 +106,22 @@ def test_drift_listing_filters(stack: Stack) -> None:
     future = (stack.clock.now() + timedelta(days=1)).isoformat().replace("+00:00", "Z")
     assert body_of(stack.call("GET", f"/api/jit/drift?since={future}"))["value"] == []
     assert stack.call("GET", "/api/jit/drift?since=yesterday").status_code == 400
+
+
+def test_access_an_admin_puts_back_on_an_existing_account_is_reported_never_taken(stack: Stack) -> None:
+    """After a verified removal, a permanent assignment an admin makes is theirs: drift reports it and leaves it."""
+    user_id = stack.tenant.add_user("lee@contoso.onmicrosoft.com", "Lee")
+    grant, _ = active(stack, user={"type": "existing", "id": user_id}, roles=["Exchange Administrator"])
+    ended(stack, grant)
+    assert [a for a in stack.tenant.role_assignments if a["principalId"] == user_id] == []
+    # An admin assigns the same role permanently (its id is the same one the grant's assignment had).
+    added = graph_call(
+        stack, "POST", "/roleManagement/directory/roleAssignments",
+        {"principalId": user_id, "roleDefinitionId": "29232cdf-9323-42fd-ade2-1d097af3e4de", "directoryScopeId": "/"},
+    )
+    assert added.status_code == 201
+    [finding] = run_drift(stack)
+    assert finding["kind"] == "EndedGrantAccessPresent"
+    assert "left in place" in finding["detail"]
+    assert finding["remediated"] is False
+    assert [a["id"] for a in stack.tenant.role_assignments if a["principalId"] == user_id] == [added.json()["id"]]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from jit.adapters.backends import BackendKind
-from jit.adapters.graph.gateway import GraphAnswer, GraphCall, GraphGateway, segment
+from jit.adapters.graph.gateway import BATCH_LIMIT, GraphAnswer, GraphCall, GraphGateway, segment
 from jit.domain.roles import RoleDefinition, RoleIndex
 from jit.services.access_backend import (
     Account,
@@ -144,6 +144,11 @@ class EntraBackend:
             definitions = cached if cached is not None else ()
         index = RoleIndex(list(definitions))
         found = {text: d for text in need.roles if (d := index.find(text)) is not None}
+        if len(found) < len(need.roles) and at_definitions < 0:
+            # Cached definitions may predate a role made since: read them again before calling a role unknown.
+            definitions = await self._definitions_from(await self._graph.answer(self._definitions_call()))
+            index = RoleIndex(list(definitions))
+            found = {text: d for text in need.roles if (d := index.find(text)) is not None}
         unknown = tuple(text for text in need.roles if text not in found)
 
         groups: list[GroupFacts] = []
@@ -203,7 +208,7 @@ class EntraBackend:
         calls = [
             GraphCall("GET", f"/users/{key}", {"$select": USER_FIELDS}),
             GraphCall("GET", "/roleManagement/directory/roleAssignments", {"$filter": f"principalId eq '{_literal(user_id)}'"}),
-            GraphCall("GET", f"/users/{key}/memberOf/microsoft.graph.group", {"$select": "id"}),
+            GraphCall("GET", f"/users/{key}/memberOf"),
             GraphCall("GET", f"/users/{key}/authentication/temporaryAccessPassMethods"),
         ]
         if recycle_bin:
@@ -219,12 +224,13 @@ class EntraBackend:
             for a in assignments
             if (a.get("directoryScopeId") or "/") == "/" and a.get("roleDefinitionId")
         }
-        groups = frozenset(str(g["id"]).lower() for g in await self._rest_of_pages(answers[2]) if g.get("id"))
+        groups = _ids_of(await self._rest_of_pages(answers[2]), "group")
         credentials = tuple(str(m["id"]) for m in await self._rest_of_pages(answers[3]) if m.get("id"))
         return Holdings(account, roles, groups, credentials, in_recycle_bin=in_bin)
 
     async def catalog(self, group_search: str = "") -> Catalog:
-        definitions = self._definitions.get(self._tenant)
+        # Read live: the list people pick roles from shows a role the day it appears (and refreshes the cache).
+        definitions = None if not group_search else self._definitions.get(self._tenant)
         calls = [] if definitions is not None else [self._definitions_call()]
         if group_search:
             query = {
@@ -271,23 +277,35 @@ class EntraBackend:
         return Account(str(created["id"]), str(created.get("userPrincipalName") or account.principal_name), account.marker, True)
 
     async def grant(self, account: Account, items: Sequence[Item], window: Window) -> list[Outcome]:
-        calls: list[GraphCall] = []
-        depends: dict[int, list[int]] = {}
-        user = segment(account.id)
-        for item in items:
-            if item.kind is ItemKind.ROLE:
-                body: dict[str, Any] = {"principalId": account.id, "roleDefinitionId": item.key, "directoryScopeId": "/"}
-                calls.append(GraphCall("POST", "/roleManagement/directory/roleAssignments", body=body))
-            elif item.kind is ItemKind.GROUP:
-                reference = {"@odata.id": f"{self._base_url}/directoryObjects/{account.id}"}
-                calls.append(GraphCall("POST", f"/groups/{segment(item.key)}/members/$ref", body=reference))
-            else:
-                body = {"lifetimeInMinutes": item.lifetime_minutes, "isUsableOnce": item.usable_once}
-                # The TAP policy may target a group this grant adds: the pass waits for the memberships.
-                depends[len(calls)] = [i for i, c in enumerate(calls) if c.path.endswith("/members/$ref")]
-                calls.append(GraphCall("POST", f"/users/{user}/authentication/temporaryAccessPassMethods", body=body))
-        answers = await self._graph.batch(calls, depends_on={k: v for k, v in depends.items() if v})
-        return [_granted(item, answer) for item, answer in zip(items, answers, strict=True)]
+        # Memberships first, then the pass (the TAP policy may target a group this grant adds: the pass waits for
+        # the memberships, `dependsOn`, in the same batch), then the roles; batches of 20 go side by side.
+        groups = [i for i in items if i.kind is ItemKind.GROUP]
+        passes = [i for i in items if i.kind is ItemKind.CREDENTIAL]
+        roles = [i for i in items if i.kind is ItemKind.ROLE]
+        together = len(groups) + len(passes) <= BATCH_LIMIT
+        ordered = [*groups, *(passes if together else []), *roles]
+        calls = [self._grant_call(account, item) for item in ordered]
+        depends = {len(groups) + n: list(range(len(groups))) for n in range(len(passes))} if together and groups else {}
+        answers = dict(zip((id(i) for i in ordered), await self._graph.batch(calls, depends_on=depends), strict=True))
+        memberships_in = all(_done_or_present(answers[id(g)]) for g in groups)
+        # A pass that waited on a membership that was already there got 424 (Graph fails dependents of any failed
+        # request, "already a member" included), and so does one behind more memberships than a batch holds: once
+        # the memberships are in, the pass goes on its own.
+        late = [p for p in passes if id(p) not in answers or (answers[id(p)].status == 424 and memberships_in)]
+        if late:
+            again = await self._graph.batch([self._grant_call(account, p) for p in late])
+            answers.update(zip((id(p) for p in late), again, strict=True))
+        return [_granted(item, answers[id(item)]) for item in items]
+
+    def _grant_call(self, account: Account, item: Item) -> GraphCall:
+        if item.kind is ItemKind.ROLE:
+            body: dict[str, Any] = {"principalId": account.id, "roleDefinitionId": item.key, "directoryScopeId": "/"}
+            return GraphCall("POST", "/roleManagement/directory/roleAssignments", body=body)
+        if item.kind is ItemKind.GROUP:
+            reference = {"@odata.id": f"{self._base_url}/directoryObjects/{account.id}"}
+            return GraphCall("POST", f"/groups/{segment(item.key)}/members/$ref", body=reference)
+        body = {"lifetimeInMinutes": item.lifetime_minutes, "isUsableOnce": item.usable_once}
+        return GraphCall("POST", f"/users/{segment(account.id)}/authentication/temporaryAccessPassMethods", body=body)
 
     async def extend(self, account: Account, items: Sequence[Item], window: Window) -> list[Outcome]:
         # Permanent assignments have no end in Graph: the expiration saga ends them, at the grant's (new) end.
@@ -316,23 +334,33 @@ class EntraBackend:
                     GraphCall("DELETE", f"/users/{user}/authentication/temporaryAccessPassMethods/{segment(item.reference)}")
                 )
             plan.append((item, len(calls) - 1))
-        removals = list(range(len(calls)))
-        depends: dict[int, list[int]] = {}
-        end_at: list[int] = []
+        ends: list[GraphCall] = []
         if end is AccountEnd.DISABLE:
             password = {"forceChangePasswordNextSignIn": False, "password": new_password}
-            for call in (
+            ends = [
                 GraphCall("PATCH", f"/users/{user}", body={"accountEnabled": False, "passwordProfile": password}),
                 GraphCall("POST", f"/users/{user}/revokeSignInSessions"),
-            ):
-                depends[len(calls)] = removals
-                end_at.append(len(calls))
-                calls.append(call)
+            ]
         elif end in (AccountEnd.DELETE, AccountEnd.PURGE):
-            depends[len(calls)] = removals
-            end_at.append(len(calls))
-            calls.append(GraphCall("DELETE", f"/users/{user}"))
-        answers = await self._graph.batch(calls, depends_on={k: v for k, v in depends.items() if v}) if calls else []
+            ends = [GraphCall("DELETE", f"/users/{user}")]
+        removals = list(range(len(calls)))
+        end_at = list(range(len(calls), len(calls) + len(ends)))
+        if len(calls) + len(ends) <= BATCH_LIMIT:
+            # One batch: the account's end waits for its removals (`dependsOn`), and fails with them (424).
+            depends = {at: removals for at in end_at} if removals else {}
+            answers = await self._graph.batch([*calls, *ends], depends_on=depends) if calls or ends else []
+        else:
+            answers = await self._graph.batch(calls)
+            answers += [_failed_dependency()] * len(ends)
+        removed = [_removed(item, answers[at]) for item, at in plan if at is not None]
+        if (
+            ends
+            and any(answers[at].status == 424 for at in end_at)
+            and all(o.status is not OutcomeStatus.FAILED for o in removed)
+        ):
+            # A removal found its access already gone (a 404 or "not a member", which Graph counts as failed and so
+            # fails the end that waited on it), or the removals filled a batch: the access is gone; end the account.
+            answers[end_at[0] :] = await self._graph.batch(ends)
         outcomes = [_removed(item, answers[at]) if at is not None else Outcome(item, OutcomeStatus.PRESENT) for item, at in plan]
         if end is not None:
             account_item = Item(ItemKind.ACCOUNT, end.value)
@@ -499,6 +527,14 @@ def _role_templates(objects: list[Any]) -> frozenset[str]:
 
 def _is(obj: dict[str, Any], kind: str) -> bool:
     return str(obj.get("@odata.type") or "").lower() == f"#microsoft.graph.{kind.lower()}"
+
+
+def _failed_dependency() -> GraphAnswer:
+    return GraphAnswer(424, {}, {"error": {"code": "FailedDependency", "message": "a request it depends on failed"}})
+
+
+def _done_or_present(answer: GraphAnswer) -> bool:
+    return answer.ok or isinstance(answer.error(), AlreadyExists)
 
 
 def _granted(item: Item, answer: GraphAnswer) -> Outcome:

@@ -110,33 +110,39 @@ class GraphGateway:
         return (await self._send("GET", link, headers, None)).json() or {}
 
     async def batch(self, calls: Sequence[GraphCall], depends_on: dict[int, list[int]] | None = None) -> list[GraphAnswer]:
-        """Send calls through $batch, 20 at a time; one answer per call, in order. `depends_on` maps a call's index
-        to the indexes it must wait for (they must sit in the same chunk of 20)."""
-        answers: list[GraphAnswer] = []
-        for start in range(0, len(calls), BATCH_LIMIT):
-            chunk = calls[start : start + BATCH_LIMIT]
-            requests = []
-            for number, call in enumerate(chunk, start=1):
-                item: dict[str, Any] = {"id": str(number), "method": call.method, "url": call.relative_url}
-                headers = dict(call.headers)
-                if call.body is not None:
-                    item["body"] = call.body
-                    headers.setdefault("Content-Type", "application/json")
-                if headers:
-                    item["headers"] = headers
-                waits = [i - start + 1 for i in (depends_on or {}).get(start + number - 1, [])]
-                if any(not 1 <= w < number for w in waits):
-                    raise ValueError("a $batch dependency must come earlier in the same batch of 20")
-                if waits:
-                    item["dependsOn"] = [str(w) for w in waits]
-                requests.append(item)
-            envelope = await self._send("POST", f"{self._base_url}/$batch", {}, {"requests": requests})
-            by_id = {str(r.get("id")): r for r in (envelope.json() or {}).get("responses", [])}
-            for number in range(1, len(chunk) + 1):
-                inner = by_id.get(str(number))
-                if inner is None:
-                    raise DirectoryError(f"$batch answered nothing for request {number}")
-                answers.append(GraphAnswer(int(inner.get("status", 0)), dict(inner.get("headers") or {}), inner.get("body")))
+        """Send calls through $batch, 20 at a time (Graph's limit), the batches side by side; one answer per call, in
+        order. `depends_on` maps a call's index to the indexes it must wait for, in the same batch of 20."""
+        import asyncio
+
+        chunks = [range(start, min(start + BATCH_LIMIT, len(calls))) for start in range(0, len(calls), BATCH_LIMIT)]
+        answered = await asyncio.gather(*(self._batch_of(calls, chunk, depends_on or {}) for chunk in chunks))
+        return [answer for chunk in answered for answer in chunk]
+
+    async def _batch_of(self, calls: Sequence[GraphCall], chunk: range, depends_on: dict[int, list[int]]) -> list[GraphAnswer]:
+        requests = []
+        for number, index in enumerate(chunk, start=1):
+            call = calls[index]
+            item: dict[str, Any] = {"id": str(number), "method": call.method, "url": call.relative_url}
+            headers = dict(call.headers)
+            if call.body is not None:
+                item["body"] = call.body
+                headers.setdefault("Content-Type", "application/json")
+            if headers:
+                item["headers"] = headers
+            waits = [i - chunk.start + 1 for i in depends_on.get(index, [])]
+            if any(not 1 <= w < number for w in waits):
+                raise ValueError("a $batch dependency must come earlier in the same batch of 20")
+            if waits:
+                item["dependsOn"] = [str(w) for w in waits]
+            requests.append(item)
+        envelope = await self._send("POST", f"{self._base_url}/$batch", {}, {"requests": requests})
+        by_id = {str(r.get("id")): r for r in (envelope.json() or {}).get("responses", [])}
+        answers = []
+        for number in range(1, len(chunk) + 1):
+            inner = by_id.get(str(number))
+            if inner is None:
+                raise DirectoryError(f"$batch answered nothing for request {number}")
+            answers.append(GraphAnswer(int(inner.get("status", 0)), dict(inner.get("headers") or {}), inner.get("body")))
         return answers
 
     async def _send(self, method: str, url: str, headers: dict[str, str], body: Any) -> GraphAnswer:

@@ -8,6 +8,7 @@ parameters that carry keys (`code=` is an Azure Functions key), since they end u
 
 from __future__ import annotations
 
+import re
 import html
 from datetime import UTC, datetime
 from typing import Any
@@ -139,12 +140,21 @@ def plain_text(notification: Notification) -> str:
     return "\n".join(lines).strip()
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+
+
+def inert(text: str) -> str:
+    """Text for an Adaptive Card TextBlock or FactSet, where Teams renders Markdown: every Markdown character is
+    escaped, so a reason or a name a requester wrote shows as written and can't turn into a link or a heading."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
 def adaptive_card(notification: Notification) -> dict[str, Any]:
     """An Adaptive Card 1.4: title, sentence, a FactSet, the credentials sentence, and OpenUrl actions."""
     body: list[dict[str, Any]] = [
-        {"type": "TextBlock", "text": notification.title, "weight": "Bolder", "size": "Medium", "wrap": True},
+        {"type": "TextBlock", "text": inert(notification.title), "weight": "Bolder", "size": "Medium", "wrap": True},
         {"type": "TextBlock", "text": _SENTENCES.get(notification.event, ""), "wrap": True, "isSubtle": True, "spacing": "None"},
-        {"type": "FactSet", "facts": [{"title": name, "value": value} for name, value in facts(notification)]},
+        {"type": "FactSet", "facts": [{"title": name, "value": inert(value)} for name, value in facts(notification)]},
     ]
     link = links(notification)
     actions: list[dict[str, Any]] = []

@@ -107,14 +107,18 @@ def create_assignment(tenant: Tenant, req: SimRequest, _: dict[str, str]) -> Sim
         if tenant.lag_error_status() == 400:
             raise bad_request(invalid_property_message("principalId", "UnifiedRoleAssignment"))
         raise not_found(principal_id)
-    if not is_guid(principal_id) or tenant.directory_object(principal_id) is None:
+    resolved = tenant.directory_object(principal_id) if is_guid(principal_id) else None
+    if resolved is None:
         raise not_found(principal_id)
+    if resolved[0] == "group" and not resolved[1].get("isAssignableToRole"):
+        # Only role-assignable groups can hold roles (recorded: Microsoft365DSC issue #879).
+        raise bad_request("Groups without IsAssignableToRole property set cannot be assigned to roles.")
     if not is_guid(role_id):
         raise not_found(role_id)
     definition = _definition(tenant, role_id)
     scope_key = str(scope or app_scope)
     ra_id = assignment_id(definition["id"], principal_id, scope_key)
-    if ra_id in tenant.role_assignment_records:
+    if any(a["id"] == ra_id for a in tenant.role_assignments_now()):
         raise bad_request(MSG_CONFLICTING_OBJECT)
     ra = {
         "id": ra_id,

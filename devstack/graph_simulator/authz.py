@@ -81,14 +81,15 @@ def authorize(
         raise GraphError(501, "NotImplemented", f"The Graph simulator has no permission entry for {method} {path}.")
     scopes = permissions.property_scopes.get(path) if method.upper() == "PATCH" else None
     if scopes:
-        unscoped = [p for p in rule.accepted if p not in scopes]
-        granting = next((p for p in unscoped if p in roles), None)
-        if granting:
-            return granting
+        # The narrowest grant first: property-scoped permissions covering the body, then an unscoped one.
         properties = [k for k in (body or {}) if not k.startswith("@")]
         scoped = permissions.scoped_patch(path, properties, roles) if properties else None
         if scoped:
             return scoped
+        unscoped = [p for p in rule.accepted if p not in scopes]
+        granting = next((p for p in unscoped if p in roles), None)
+        if granting:
+            return granting
         raise forbidden()
     granting = rule.granting(roles)
     if granting is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from devstack.graph_simulator import DEV_APP_ID, GraphSimulator
-from devstack.graph_simulator.demo import DEMO_GROUPS, DEMO_TENANT_ID
+from devstack.graph_simulator.demo import DEMO_GROUPS, DEMO_MAILBOX_UPN, DEMO_TENANT_ID
 
 from .helpers import new_user_body
 
@@ -135,6 +135,15 @@ def test_cli_demo_prints_base_url_and_seeds_demo_tenant() -> None:
         assert org["verifiedDomains"][0]["name"] == "demo.onmicrosoft.com"
         for group_id, name in DEMO_GROUPS.items():
             assert httpx.get(f"{base_url}/groups/{group_id}", headers=headers, timeout=10).json()["displayName"] == name
+        # The product's way in: the token endpoint, by the demo tenant's domain; the mailbox user for notifications.
+        form = {"grant_type": "client_credentials", "client_id": DEV_APP_ID, "client_secret": "x"}
+        form["scope"] = "https://graph.microsoft.com/.default"
+        issued = httpx.post(f"{origin}/demo.onmicrosoft.com/oauth2/v2.0/token", data=form, timeout=10).json()["access_token"]
+        mail = {"message": {"subject": "s", "toRecipients": [{"emailAddress": {"address": "a@example.com"}}]}}
+        sent = httpx.post(
+            f"{base_url}/users/{DEMO_MAILBOX_UPN}/sendMail", json=mail, headers={"Authorization": f"Bearer {issued}"}, timeout=10
+        )
+        assert sent.status_code == 202
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -11,7 +11,7 @@ import signal
 import threading
 from types import FrameType
 
-from .auth import make_dev_token
+from .apps import DEV_APP_ID
 from .demo import DEMO_GROUPS, DEMO_INITIAL_DOMAIN, DEMO_TENANT_ID, seed_demo_tenant
 from .simulator import GraphSimulator
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# demo tenant: {DEMO_TENANT_ID} ({DEMO_INITIAL_DOMAIN})", flush=True)
         for group_id, name in DEMO_GROUPS.items():
             print(f"# demo group: {group_id} {name}", flush=True)
-        print(f"# demo token: {make_dev_token(DEMO_TENANT_ID, 12 * 3600)}", flush=True)
+        print(f"# token endpoint: {sim.token_url(DEMO_TENANT_ID)} (client_id {DEV_APP_ID})", flush=True)
 
     stopped = threading.Event()
 

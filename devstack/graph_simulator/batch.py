@@ -1,8 +1,15 @@
-"""JSON batching (POST /$batch), per concepts/json-batching.md.
+"""JSON batching (POST /$batch), per microsoft-graph-docs-contrib concepts/json-batching.md.
 
-Each inner request runs through the same dispatcher as a top-level request
-(routing, counters, faults, handlers) with the batch's tenant. Requests run in
-a dependency-respecting order; a request whose dependency failed gets 424.
+* `url` is "the relative resource URL ... while the absolute URL is https://graph.microsoft.com/v1.0/users,
+  this url is /users". An absolute URL makes the whole batch 400 "Invalid batch payload format." (docs-contrib
+  issue #8576, msgraph-sdk-javascript #1451). A relative URL that still carries the version (`/v1.0/users`) is
+  resolved as a path, so its request fails with "Resource not found for the segment 'v1.0'." (msgraph-sdk-javascript
+  #1178, msgraph-sdk-python #1015).
+* At most 20 requests; `id` unique (case-insensitive); `headers` with Content-Type whenever there is a `body`.
+* dependsOn: "Batch should be either fully sequential or fully parallel" (the page's tip; a mix is a 400 with that
+  message, docs-contrib issue #2339); a dependency must appear earlier in the array (msgraph-sdk-dotnet-core #891,
+  msgraph-sdk-java-core #71). A request whose dependency failed gets 424.
+* Each inner request runs through the same dispatcher as a top-level one (contract, permissions, faults, counters).
 """
 
 from __future__ import annotations
@@ -17,86 +24,64 @@ from urllib.parse import urlsplit
 
 from .errors import GraphError, error_body
 from .messages import Drop, SimRequest, SimResponse, parse_query
-from .state import Tenant
 
 if TYPE_CHECKING:
+    from .authz import AuthContext
     from .dispatcher import Dispatcher
 
 MAX_REQUESTS = 20
+MSG_INVALID_PAYLOAD = "Invalid batch payload format."
+MSG_MIXED = "Batch should be either fully sequential or fully parallel."
 
 
 def _batch_error(message: str) -> GraphError:
     return GraphError(400, "BadRequest", message)
 
 
-def _validate(payload: Any) -> list[dict[str, Any]]:
-    if not isinstance(payload, Mapping) or not isinstance(payload.get("requests"), list):
-        raise _batch_error("Invalid batch payload format.")
-    items = payload["requests"]
-    if not items:
-        raise _batch_error("Invalid batch payload format.")
-    if len(items) > MAX_REQUESTS:
-        raise _batch_error(f"The batch request contains {len(items)} requests; the maximum is {MAX_REQUESTS}.")
-    seen: set[str] = set()
-    for item in items:
-        if not isinstance(item, Mapping):
-            raise _batch_error("Invalid batch payload format.")
-        rid, method, url = item.get("id"), item.get("method"), item.get("url")
-        if not all(isinstance(v, str) and v for v in (rid, method, url)):
-            raise _batch_error("Invalid batch payload format.")
-        assert isinstance(rid, str)
-        if rid.lower() in seen:  # ids are not case-sensitive and must be unique
-            raise _batch_error(f"Batch request contains duplicate request id '{rid}'.")
-        seen.add(rid.lower())
-        headers = item.get("headers") or {}
-        if not isinstance(headers, Mapping):
-            raise _batch_error("Invalid batch payload format.")
-        has_type = any(k.lower() == "content-type" for k in headers)
-        if item.get("body") is not None and not has_type:
-            raise _batch_error(f"Write request id : {rid} does not contain Content-Type header or body.")
-    for item in items:
-        for dep in _depends_on(item):
-            if dep.lower() not in seen:
-                raise _batch_error(f"Request with id '{dep}' referenced in dependsOn is not present in the batch.")
-    return [dict(i) for i in items]
-
-
 def _depends_on(item: Mapping[str, Any]) -> list[str]:
-    deps = item.get("dependsOn") or []
+    deps = item.get("dependsOn")
+    if deps is None:
+        return []
     if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
-        raise _batch_error("Invalid batch payload format.")
+        raise _batch_error(MSG_INVALID_PAYLOAD)
     return list(deps)
 
 
-def _execution_order(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Stable topological order (requests run in listed order when possible)."""
-    pending = list(items)
-    done: set[str] = set()
-    order: list[dict[str, Any]] = []
-    while pending:
-        for item in pending:
-            if all(d.lower() in done for d in _depends_on(item)):
-                order.append(item)
-                done.add(str(item["id"]).lower())
-                pending.remove(item)
-                break
-        else:
-            raise _batch_error("Batch request contains a circular dependsOn chain.")
-    return order
-
-
-def _relative(url: str) -> tuple[str, str]:
-    """'/users/x?$select=id', 'users/x' or an absolute Graph URL -> (path, query)."""
-    parts = urlsplit(url)
-    path = parts.path
-    if parts.scheme and parts.netloc:
-        segments = path.split("/")
-        # Drop the API version segment of absolute URLs (e.g. /v1.0/users -> /users).
-        if len(segments) > 1 and segments[1].lower() in ("v1.0", "beta"):
-            path = "/" + "/".join(segments[2:])
-    if not path.startswith("/"):
-        path = "/" + path
-    return path, parts.query
+def _validate(payload: Any) -> list[dict[str, Any]]:
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("requests"), list):
+        raise _batch_error(MSG_INVALID_PAYLOAD)
+    items = payload["requests"]
+    if not items:
+        raise _batch_error(MSG_INVALID_PAYLOAD)
+    if len(items) > MAX_REQUESTS:
+        raise _batch_error(f"The batch request contains {len(items)} requests; the maximum is {MAX_REQUESTS}.")
+    seen: list[str] = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise _batch_error(MSG_INVALID_PAYLOAD)
+        rid, method, url = item.get("id"), item.get("method"), item.get("url")
+        if not all(isinstance(v, str) and v for v in (rid, method, url)):
+            raise _batch_error(MSG_INVALID_PAYLOAD)
+        assert isinstance(rid, str) and isinstance(url, str)
+        parts = urlsplit(url)
+        if parts.scheme or parts.netloc:
+            raise _batch_error(MSG_INVALID_PAYLOAD)  # absolute URLs are refused, whole batch
+        if rid.lower() in seen:  # ids are not case-sensitive and must be unique
+            raise _batch_error(f"Batch request contains duplicate request id '{rid}'.")
+        headers = item.get("headers") or {}
+        if not isinstance(headers, Mapping):
+            raise _batch_error(MSG_INVALID_PAYLOAD)
+        has_type = any(str(k).lower() == "content-type" for k in headers)
+        if item.get("body") is not None and not has_type:
+            raise _batch_error(f"Write request id : {rid} does not contain Content-Type header or body.")
+        for dep in _depends_on(item):
+            if dep.lower() not in seen:  # unknown, or not earlier in the array
+                raise _batch_error(f"Invalid dependency for request Id '{rid}': '{dep}' is not an earlier request.")
+        seen.append(rid.lower())
+    with_deps = [bool(_depends_on(i)) for i in items]
+    if any(with_deps) and not all(with_deps[1:]):
+        raise _batch_error(MSG_MIXED)
+    return [dict(i) for i in items]
 
 
 def _body_bytes(body: Any) -> bytes:
@@ -125,11 +110,10 @@ def _inner_response(rid: str, response: SimResponse) -> dict[str, Any]:
     return item
 
 
-def run_batch(dispatcher: Dispatcher, req: SimRequest, tenant: Tenant) -> SimResponse:
+def run_batch(dispatcher: Dispatcher, req: SimRequest, auth: AuthContext) -> SimResponse:
     items = _validate(req.json())
-    order = _execution_order(items)
     outcomes: dict[str, dict[str, Any]] = {}
-    for item in order:
+    for item in items:  # listed order is dependency order (validated above)
         rid = str(item["id"])
         headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
         failed = [d for d in _depends_on(item) if outcomes[d.lower()]["status"] >= 400]
@@ -142,11 +126,12 @@ def run_batch(dispatcher: Dispatcher, req: SimRequest, tenant: Tenant) -> SimRes
             )
             outcomes[rid.lower()] = _inner_response(rid, SimResponse(424, body))
             continue
-        path, query = _relative(str(item["url"]))
+        parts = urlsplit(str(item["url"]))
+        path = parts.path if parts.path.startswith("/") else "/" + parts.path
         inner = SimRequest(
             method=str(item["method"]).upper(),
             path=path,
-            query=parse_query(query),
+            query=parse_query(parts.query),
             headers=headers,
             body=_body_bytes(item.get("body")),
             request_id=str(uuid.uuid4()),
@@ -154,7 +139,7 @@ def run_batch(dispatcher: Dispatcher, req: SimRequest, tenant: Tenant) -> SimRes
             base_url=req.base_url,
             inner=True,
         )
-        result = dispatcher.dispatch(inner, tenant)
+        result = dispatcher.dispatch(inner, auth)
         assert not isinstance(result, Drop)  # drop faults never match inner requests
         outcomes[rid.lower()] = _inner_response(rid, result)
     responses = [outcomes[str(i["id"]).lower()] for i in items]

@@ -2,7 +2,10 @@
 
 Names, descriptions and template ids are copied from the "Microsoft Entra
 built-in roles" page (MicrosoftDocs/entra-docs,
-docs/identity/role-based-access-control/permissions-reference.md). For built-in
+docs/identity/role-based-access-control/permissions-reference.md); the ids of the
+five roles added for the sensitive-action tables (Guest Inviter ... Directory
+Writers) were cross-checked against a public list of Entra role template ids
+(a ScubaGear-style Rego policy found by code search). For built-in
 roles Graph returns id == templateId, isBuiltIn true, isEnabled true.
 """
 
@@ -141,4 +144,49 @@ BUILTIN_ROLES: tuple[RoleTemplate, ...] = (
         "Directory Readers",
         "Can read basic directory information. Commonly used to grant directory read access to applications and guests.",
     ),
+    RoleTemplate(
+        "95e79109-95c0-4d8e-aee3-d01accf2d47b",
+        "Guest Inviter",
+        "Can invite guest users independent of the 'members can invite guests' setting.",
+    ),
+    RoleTemplate(
+        "790c1fb9-7f7d-4f88-86a1-ef1f95c05c1b",
+        "Message Center Reader",
+        "Can read messages and updates for their organization in Office 365 Message Center only.",
+    ),
+    RoleTemplate(
+        "4a5d8f65-41da-4de4-8968-e035b65339cf",
+        "Reports Reader",
+        "Can read sign-in and audit reports.",
+    ),
+    RoleTemplate(
+        "75934031-6c7e-415a-99d7-48dbd49e875e",
+        "Usage Summary Reports Reader",
+        "Read Usage reports and Adoption Score, but can't access user details.",
+    ),
+    RoleTemplate(
+        "9360feb5-f418-4baa-8175-e2a00bac4301",
+        "Directory Writers",
+        "Can read and write basic directory information. For granting access to applications, not intended for users.",
+    ),
 )
+
+ROLE_IDS = {role.display_name: role.template_id for role in BUILTIN_ROLES}
+GLOBAL_ADMINISTRATOR = ROLE_IDS["Global Administrator"]
+PRIVILEGED_AUTHENTICATION_ADMINISTRATOR = ROLE_IDS["Privileged Authentication Administrator"]
+PRIVILEGED_ROLE_ADMINISTRATOR = ROLE_IDS["Privileged Role Administrator"]
+USER_ADMINISTRATOR = ROLE_IDS["User Administrator"]
+AUTHENTICATION_ADMINISTRATOR = ROLE_IDS["Authentication Administrator"]
+HELPDESK_ADMINISTRATOR = ROLE_IDS["Helpdesk Administrator"]
+PASSWORD_ADMINISTRATOR = ROLE_IDS["Password Administrator"]
+
+
+def role_id(name_or_id: str) -> str:
+    """A built-in role's template id from its display name (or the id itself)."""
+    if name_or_id in ROLE_IDS:
+        return ROLE_IDS[name_or_id]
+    lowered = name_or_id.lower()
+    for name, template in ROLE_IDS.items():
+        if name.lower() == lowered or template == lowered:
+            return template
+    raise ValueError(f"unknown built-in role {name_or_id!r}")

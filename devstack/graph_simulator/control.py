@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
-from .auth import make_dev_token
+from .apps import DEV_APP_ID
 from .faults import FaultRule
+from .licences import Sku, entra_id_p2
 from .messages import SimResponse
+from .state import LAG_STATUSES
 
 if TYPE_CHECKING:
     from .simulator import GraphSimulator
@@ -76,9 +78,31 @@ def _route(sim: GraphSimulator, method: str, path: str, query: dict[str, list[st
     if key in (("PUT", "replication-lag"), ("POST", "replication-lag")):
         sim.replication_lag_seconds = float(_body(raw)["seconds"])
         return 200, {"seconds": sim.replication_lag_seconds}
+    if key == ("GET", "clock"):
+        return 200, {"offsetSeconds": sim.clock_offset, "now": sim.clock.now().isoformat()}
+    if key in (("PUT", "clock"), ("PATCH", "clock")):
+        data = _body(raw)
+        if "advanceSeconds" in data or "advance_seconds" in data:
+            sim.advance(float(_pick(data, "advanceSeconds", "advance_seconds")))
+        if "offsetSeconds" in data or "offset_seconds" in data:
+            sim.clock_offset = float(_pick(data, "offsetSeconds", "offset_seconds"))
+        return 200, {"offsetSeconds": sim.clock_offset, "now": sim.clock.now().isoformat()}
+    if key == ("GET", "served"):
+        return 200, {
+            "served": [s._asdict() for s in sorted(sim.served)],
+            "denied": [d._asdict() for d in sorted(sim.denied)],
+        }
+    if key == ("DELETE", "served"):
+        sim.reset_served()
+        return 204, None
+    if key == ("POST", "apps"):
+        data = _body(raw)
+        sim.register_app(_pick(data, "clientId", "client_id", "appId"), _pick(data, "displayName", "display_name", default="app"))
+        return 201, {"apps": dict(sim.apps)}
     if key == ("POST", "reset"):
         sim.reset_faults()
         sim.reset_counters()
+        sim.reset_served()
         if _pick(_body(raw), "tenants", default=False):
             for tenant_id in list(sim.tenants):
                 sim.remove_tenant(tenant_id)
@@ -107,10 +131,9 @@ def _tenants(
                 initial_domain=_pick(data, "initialDomain", "initial_domain", default="contoso.onmicrosoft.com"),
                 display_name=_pick(data, "displayName", "display_name", default="Contoso"),
                 extra_verified_domains=_pick(data, "extraVerifiedDomains", "extra_verified_domains", default=()),
+                consent=bool(_pick(data, "consent", default=True)),
             )
-            policy = _pick(data, "tapPolicy", "tap_policy")
-            if policy:
-                tenant.tap_policy = tenant.tap_policy.updated(policy)
+            _patch_tenant(sim, tenant.id, data)
             return 201, {"id": tenant.id, "initialDomain": tenant.initial_domain}
         raise ControlError(405, "method not allowed")
     try:
@@ -135,18 +158,40 @@ def _tenants(
             _pick(data, "id", "groupId", "group_id"),
             description=_pick(data, "description"),
             members=_pick(data, "members", default=()),
+            owners=_pick(data, "owners", default=()),
+            is_assignable_to_role=bool(_pick(data, "isAssignableToRole", "is_assignable_to_role", default=False)),
         )
         return 201, {"id": gid}
     if rest == ["users"] and method == "POST":
         known = {"userPrincipalName", "upn", "displayName", "display_name", "id", "userId", "user_id"}
+        known |= {"hasMailbox", "has_mailbox", "roles"}
         extra = {k: v for k, v in data.items() if k not in known}
         uid = tenant.add_user(
             _pick(data, "userPrincipalName", "upn"),
             _pick(data, "displayName", "display_name"),
             user_id=_pick(data, "id", "userId", "user_id"),
+            has_mailbox=bool(_pick(data, "hasMailbox", "has_mailbox", default=False)),
             **extra,
         )
+        for role in _pick(data, "roles", default=()):
+            tenant.assign_role(uid, role)
         return 201, {"id": uid}
+    if len(rest) == 3 and rest[0] == "users" and rest[2] == "mailbox" and method in ("PUT", "PATCH"):
+        tenant.set_mailbox(rest[1], bool(_pick(data, "hasMailbox", "has_mailbox", default=True)))
+        return 200, {"id": rest[1], "hasMailbox": bool(_pick(data, "hasMailbox", "has_mailbox", default=True))}
+    if rest == ["roleAssignments"] and method == "POST":
+        ra = tenant.assign_role(_pick(data, "principalId", "principal_id"), _pick(data, "role", "roleDefinitionId"))
+        return 201, {"id": ra}
+    if rest == ["consent"] and method in ("PUT", "POST"):
+        sp = tenant.consent(
+            _pick(data, "appId", "app_id", "clientId", default=DEV_APP_ID),
+            _pick(data, "permissions"),
+            directory_roles=_pick(data, "directoryRoles", "directory_roles"),
+        )
+        return 200, {"servicePrincipalId": sp.id, "permissions": sorted(sp.permissions)}
+    if rest == ["consent"] and method == "DELETE":
+        tenant.revoke_consent(query.get("appId", [DEV_APP_ID])[0])
+        return 204, None
     if rest == ["domains"] and method == "POST":
         tenant.add_domain(_pick(data, "name"), bool(_pick(data, "verified", "isVerified", default=True)))
         return 201, {"name": _pick(data, "name")}
@@ -162,7 +207,9 @@ def _tenants(
         lifetime = _pick(data, "lifetimeSeconds", "lifetime_s", default=None)
         if lifetime is None:
             lifetime = int(query.get("lifetime", ["3600"])[0])
-        return 200, {"accessToken": make_dev_token(tenant.id, int(lifetime)), "tokenType": "Bearer"}
+        roles = _pick(data, "roles")
+        token = sim.token_for(tenant.id, int(lifetime), roles=roles)
+        return 200, {"accessToken": token, "tokenType": "Bearer"}
     raise ControlError(404, f"no control route {method} /tenants/{'/'.join(parts)}")
 
 
@@ -181,6 +228,32 @@ def _patch_tenant(sim: GraphSimulator, tenant_id: str, data: Mapping[str, Any]) 
         policy = _pick(data, "tapPolicy", "tap_policy")
         if policy:
             tenant.tap_policy = tenant.tap_policy.updated(policy)
+        lag_status = _pick(data, "lagStatus", "lag_status")
+        if lag_status is not None:
+            if str(lag_status) not in LAG_STATUSES:
+                raise ControlError(400, f"lagStatus must be one of {LAG_STATUSES}")
+            tenant.lag_status = str(lag_status)
+        if any(k in data for k in ("appDirectoryRoles", "app_directory_roles")):
+            tenant.set_app_directory_roles(_pick(data, "appDirectoryRoles", "app_directory_roles"))
+        if any(k in data for k in ("appPermissions", "app_permissions")):
+            tenant.app_permissions = _pick(data, "appPermissions", "app_permissions")
+        skus = _pick(data, "subscribedSkus", "skus")
+        if skus is not None:
+            tenant.set_skus(_sku(s) for s in skus)
+
+
+def _sku(data: Any) -> Sku:
+    """"AAD_PREMIUM_P2" (the built-in one) or {skuId, skuPartNumber, servicePlans: {name: id}, capabilityStatus}."""
+    if data == "AAD_PREMIUM_P2":
+        return entra_id_p2()
+    if isinstance(data, Mapping):
+        return Sku(
+            str(data["skuId"]),
+            str(data["skuPartNumber"]),
+            dict(data.get("servicePlans", {})),
+            str(data.get("capabilityStatus", "Enabled")),
+        )
+    raise ControlError(400, f"unknown SKU {data!r}")
 
 
 def _faults(sim: GraphSimulator, method: str, parts: list[str], raw: bytes) -> tuple[int, Any]:

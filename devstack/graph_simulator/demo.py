@@ -18,6 +18,9 @@ DEMO_GROUPS = {
 }
 DEMO_APPROVER_ID = "00000000-0000-4000-8000-00000000b001"
 DEMO_APPROVER_UPN = "approver@demo.onmicrosoft.com"
+# The mailbox user notifications are sent from (POST /users/{id}/sendMail needs an Exchange Online mailbox).
+DEMO_MAILBOX_ID = "00000000-0000-4000-8000-00000000b002"
+DEMO_MAILBOX_UPN = "jit-notifications@demo.onmicrosoft.com"
 
 
 def seed_demo_tenant(sim: GraphSimulator) -> Tenant:
@@ -30,4 +33,5 @@ def seed_demo_tenant(sim: GraphSimulator) -> Tenant:
         tenant.add_group(name, group_id)
     tenant.add_user(DEMO_APPROVER_UPN, "Demo Approver", user_id=DEMO_APPROVER_ID, employee_type="Employee")
     tenant.add_member("00000000-0000-4000-8000-00000000a002", DEMO_APPROVER_ID)
+    tenant.add_user(DEMO_MAILBOX_UPN, "JIT Notifications", user_id=DEMO_MAILBOX_ID, has_mailbox=True)
     return tenant

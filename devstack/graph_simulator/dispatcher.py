@@ -1,26 +1,33 @@
 """The request pipeline shared by HTTP requests and the requests inside $batch.
 
-Order: route -> count -> latency/drop faults -> authenticate -> throttling/5xx
-faults -> handler. Network-level faults come before authentication (a dropped
-connection never reaches Graph's auth); throttling comes after it, as in Graph.
+Order: route -> count -> latency/drop faults -> authenticate (signature, lifetime, audience, tenant) ->
+throttling/5xx faults -> contract (path, method, query, body) -> permissions -> handler. Network-level faults
+come before authentication (a dropped connection never reaches Graph's auth); throttling comes after it, as in
+Graph. Every authorized call is recorded in the served log.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from .auth import tenant_from_authorization
+from .authz import AuthContext, authorize
+from .contract import contract
 from .counters import Counters
 from .errors import MSG_TOKEN_INVALID, GraphError, error_body, unauthorized
 from .faults import FaultDecision, Faults
 from .handlers import register_all
 from .messages import DROP, Drop, SimRequest, SimResponse
 from .routing import Router
+from .served import ServedLog
 from .state import Tenant
+from .tokens import TokenIssuer
+from .validation import check_request, not_modelled
 
 BATCH_TEMPLATE = "/$batch"
 
@@ -50,6 +57,14 @@ def error_response(err: GraphError, req: SimRequest) -> SimResponse:
     return SimResponse(err.status, body, dict(err.headers))
 
 
+def _json_object(req: SimRequest) -> Mapping[str, Any] | None:
+    try:
+        data = json.loads(req.body) if req.body.strip() else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, Mapping) else None
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -57,53 +72,50 @@ class Dispatcher:
         tenants: dict[str, Tenant],
         faults: Faults,
         counters: Counters,
+        issuer: TokenIssuer,
+        served: ServedLog,
     ) -> None:
         self.lock = lock
         self.tenants = tenants
         self.faults = faults
         self.counters = counters
+        self.issuer = issuer
+        self.served = served
         self.router = Router()
         register_all(self.router)
-        # Placeholder: the dispatcher runs $batch itself (outside the state lock).
-        self.router.add("POST", BATCH_TEMPLATE, _never_called)
-        self.batch_runner: Callable[[Dispatcher, SimRequest, Tenant], SimResponse] | None = None
+        self.batch_runner: Callable[[Dispatcher, SimRequest, AuthContext], SimResponse] | None = None
 
-    def authenticate(self, req: SimRequest) -> Tenant:
-        tenant_id = tenant_from_authorization(req.header("authorization"))
+    def authenticate(self, req: SimRequest) -> AuthContext:
+        claims = self.issuer.verify(req.header("authorization"))
         with self.lock:
-            tenant = self.tenants.get(tenant_id)
-            if tenant is None:
-                # Entra issues a token for a domain-named authority (contoso.onmicrosoft.com) with the tenant's
-                # GUID in `tid`. Development tokens are minted without asking Entra, so they may carry the domain:
-                # resolve it here as Entra would have.
-                tenant = next((t for t in self.tenants.values() if t.verified_domain(tenant_id)), None)
+            tenant = self.tenants.get(claims.tenant_id)
         if tenant is None:
             raise unauthorized(MSG_TOKEN_INVALID)
-        return tenant
+        return AuthContext(tenant, claims)
 
-    def dispatch(self, req: SimRequest, tenant: Tenant | None = None) -> SimResponse | Drop:
-        resolution = self.router.resolve(req.method, req.path)
-        self.counters.increment(f"{req.method} {resolution.template}", inner=req.inner)
-        decision = self.faults.evaluate(req.method, resolution.template, inner=req.inner)
+    def dispatch(self, req: SimRequest, auth: AuthContext | None = None) -> SimResponse | Drop:
+        is_batch = req.path.strip("/").lower() == "$batch"
+        resolution = None if is_batch else self.router.resolve(req.method, req.path)
+        template = BATCH_TEMPLATE if resolution is None else resolution.template
+        self.counters.increment(f"{req.method} {template}", inner=req.inner)
+        decision = self.faults.evaluate(req.method, template, inner=req.inner)
         if decision.delay_s > 0:
             time.sleep(decision.delay_s)
         if decision.action == "drop":
             return DROP
         try:
-            if tenant is None:
-                tenant = self.authenticate(req)
+            if auth is None:
+                auth = self.authenticate(req)
+            req.auth = AuthContext(auth.tenant, auth.claims)
             if decision.action is not None:
                 raise fault_error(decision)
-            if resolution.error is not None:
-                raise resolution.error
-            if resolution.template == BATCH_TEMPLATE:
-                if req.inner or self.batch_runner is None:
-                    raise GraphError(400, "BadRequest", "Nested batch requests are not supported.")
-                response = self.batch_runner(self, req, tenant)
+            if is_batch:
+                if req.inner or self.batch_runner is None or req.method.upper() != "POST":
+                    raise GraphError(400, "BadRequest", "Invalid batch payload format.")
+                response = self.batch_runner(self, req, req.auth)
             else:
-                assert resolution.handler is not None
-                with self.lock:
-                    response = resolution.handler(tenant, req, resolution.params)
+                assert resolution is not None
+                response = self._serve(req, req.auth, resolution.template, resolution.handler, resolution.params)
         except GraphError as err:
             response = error_response(err, req)
         except Exception:  # noqa: BLE001 - a simulator bug must still look like a Graph 500
@@ -113,6 +125,32 @@ class Dispatcher:
         response.headers.setdefault("client-request-id", req.client_request_id)
         return response
 
-
-def _never_called(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
-    raise AssertionError("$batch is dispatched by Dispatcher.dispatch")
+    def _serve(
+        self,
+        req: SimRequest,
+        auth: AuthContext,
+        template: str,
+        handler: Callable[[Tenant, SimRequest, dict[str, str]], SimResponse] | None,
+        params: dict[str, str],
+    ) -> SimResponse:
+        graph = contract()
+        resolved = check_request(req, graph)
+        req.resolved = resolved
+        with self.lock:
+            try:
+                permission = authorize(graph.permissions, req.method, resolved, _json_object(req), auth.roles)
+            except GraphError as err:
+                if err.status == 403:
+                    self.served.deny(req.method, template, "missing permission")
+                raise
+            auth.granted = [permission]
+            if handler is None:
+                raise not_modelled(f"{req.method} {resolved.permission_path} has no handler")
+            try:
+                return handler(auth.tenant, req, params)
+            except GraphError as err:
+                if err.status == 403:
+                    self.served.deny(req.method, template, "handler check (role-assignable group / sensitive action)")
+                raise
+            finally:
+                self.served.record(req.method, template, "+".join(auth.granted))

@@ -50,6 +50,9 @@ class SimRequest:
     client_request_id: str
     base_url: str  # e.g. http://127.0.0.1:5000/v1.0, for @odata.nextLink
     inner: bool = False
+    # Set by the dispatcher: who is calling (authz.AuthContext) and what the path addresses (contract.Resolved).
+    auth: Any = None
+    resolved: Any = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

@@ -1,4 +1,7 @@
-"""Path templates -> handlers, plus the normalised endpoint names used by counters/faults."""
+"""Path templates -> handlers, plus the normalised endpoint names used by counters/faults.
+
+Whether Graph knows a path is the contract's business (validation.py); the router only finds the handler.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from .errors import MSG_METHOD_NOT_ALLOWED, GraphError
 from .messages import SimRequest, SimResponse
 from .state import Tenant
 
@@ -42,9 +44,8 @@ class Route:
 @dataclass
 class Resolution:
     template: str
-    handler: Handler | None
+    handler: Handler | None  # None: Graph may know the path (the contract decides), the simulator has no handler
     params: dict[str, str]
-    error: GraphError | None = None
 
 
 def split_path(path: str) -> list[str]:
@@ -75,30 +76,14 @@ class Router:
     def resolve(self, method: str, path: str) -> Resolution:
         parts = split_path(path)
         matches = [(r, p) for r in self._routes if (p := r.match(parts)) is not None]
-        if not matches:
-            return Resolution(normalise_unknown(parts), None, {}, self._unknown_segment(parts))
         same_method = [(r, p) for r, p in matches if r.method == method.upper()]
-        if not same_method:
-            best = max(matches, key=lambda rp: rp[0].literal_count)[0]
-            return Resolution(
-                best.template,
-                None,
-                {},
-                GraphError(405, "Request_BadRequest", MSG_METHOD_NOT_ALLOWED),
-            )
-        route, params = max(same_method, key=lambda rp: rp[0].literal_count)
-        return Resolution(route.template, route.handler, params)
+        if same_method:
+            route, params = max(same_method, key=lambda rp: rp[0].literal_count)
+            return Resolution(route.template, route.handler, params)
+        if matches:
+            return Resolution(max(matches, key=lambda rp: rp[0].literal_count)[0].template, None, {})
+        return Resolution(normalise_unknown(parts), None, {})
 
-    def _unknown_segment(self, parts: list[str]) -> GraphError:
-        # Graph names the first path segment it could not bind.
-        depth = 0
-        for route in self._routes:
-            d = 0
-            for segment, part in zip(route.segments, parts, strict=False):
-                if segment.startswith("{") or segment.lower() == part.lower():
-                    d += 1
-                else:
-                    break
-            depth = max(depth, d)
-        segment = parts[depth] if depth < len(parts) else (parts[-1] if parts else "")
-        return GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
+    @property
+    def routes(self) -> list[Route]:
+        return list(self._routes)

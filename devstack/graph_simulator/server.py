@@ -8,6 +8,7 @@ leaving daemon threads serving a stopped simulator.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import sys
 import threading
@@ -24,6 +25,10 @@ from .messages import Drop, SimRequest, SimResponse, parse_query
 
 GraphEntry = Callable[[SimRequest], SimResponse | Drop]
 ControlEntry = Callable[[str, str, str, bytes], SimResponse]
+TokenEntry = Callable[[str, str, bytes], SimResponse]
+
+# Entra's v2 token endpoint path: /{tenant}/oauth2/v2.0/token
+_TOKEN_PATH = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token/?$", re.IGNORECASE)
 
 
 class SimulatorHTTPServer(ThreadingHTTPServer):
@@ -38,12 +43,14 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         address: tuple[str, int],
         graph: GraphEntry,
         control: ControlEntry,
+        token: TokenEntry,
         *,
         verbose: bool = False,
     ) -> None:
         super().__init__(address, _RequestHandler)
         self.graph = graph
         self.control = control
+        self.token = token
         self.verbose = verbose
         self.base_url = ""
         self._connections: set[socket.socket] = set()
@@ -118,6 +125,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         path = url.path
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             self._write(self.server.control(self.command, path, url.query, body))
+            return
+        token_path = _TOKEN_PATH.match(path)
+        if token_path:
+            self._write(self.server.token(self.command, token_path.group("tenant"), body))
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
         request = SimRequest(

@@ -8,15 +8,18 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from . import control
-from .auth import make_dev_token
+from . import control, sts
+from .apps import DEFAULT_APP_DIRECTORY_ROLES, DEV_APP_ID, DEV_APP_NAME
 from .batch import run_batch
+from .clock import SimClock
 from .counters import Counters
 from .dispatcher import Dispatcher
 from .faults import Faults
 from .messages import Drop, SimRequest, SimResponse
+from .served import Denied, Served, ServedLog
 from .server import SimulatorHTTPServer
 from .state import TapPolicy, Tenant, is_guid
+from .tokens import TokenIssuer
 
 
 class GraphSimulator:
@@ -24,7 +27,8 @@ class GraphSimulator:
 
     >>> with GraphSimulator() as sim:
     ...     tenant = sim.add_tenant()
-    ...     # point msgraph-sdk / httpx at sim.base_url with make_dev_token(tenant.id)
+    ...     # point msgraph-sdk / httpx at sim.base_url with sim.token_for(tenant.id),
+    ...     # or get a token as the product does: POST sim.token_url(tenant.id) (client credentials)
     """
 
     def __init__(
@@ -42,9 +46,14 @@ class GraphSimulator:
         self.tenants: dict[str, Tenant] = {}
         self.faults = Faults(seed)
         self.counters = Counters()
+        self.clock = SimClock()
+        self.issuer = TokenIssuer()
+        self.served_log = ServedLog()
+        # Applications Entra knows (client id -> name); tenants consent to them (Tenant.consent).
+        self.apps: dict[str, str] = {DEV_APP_ID: DEV_APP_NAME}
         self._lag = float(replication_lag_seconds)
         self._verbose = verbose
-        self._dispatcher = Dispatcher(self.lock, self.tenants, self.faults, self.counters)
+        self._dispatcher = Dispatcher(self.lock, self.tenants, self.faults, self.counters, self.issuer, self.served_log)
         self._dispatcher.batch_runner = run_batch
         self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -58,6 +67,7 @@ class GraphSimulator:
             (self.host, self._requested_port),
             self._graph_entry,
             self._control_entry,
+            self._token_entry,
             verbose=self._verbose,
         )
         self._server = server
@@ -113,6 +123,10 @@ class GraphSimulator:
     def control_url(self) -> str:
         return f"{self.origin}{control.PREFIX}"
 
+    def token_url(self, tenant: str) -> str:
+        """Entra's v2 token endpoint for `tenant` (GUID or verified domain), served by the simulator."""
+        return f"{self.origin}/{tenant}/oauth2/v2.0/token"
+
     # -- tenants --------------------------------------------------------------
 
     def add_tenant(
@@ -122,7 +136,11 @@ class GraphSimulator:
         display_name: str = "Contoso",
         extra_verified_domains: Iterable[str] = (),
         tap_policy: TapPolicy | None = None,
+        *,
+        consent: bool = True,
+        app_directory_roles: Iterable[str] = DEFAULT_APP_DIRECTORY_ROLES,
     ) -> Tenant:
+        """A tenant. `consent`: the development app is consented (default permissions, `app_directory_roles`)."""
         tid = (tenant_id or str(uuid.uuid4())).lower()
         if not is_guid(tid):
             raise ValueError(f"tenant id must be a GUID, got {tid!r}")
@@ -137,8 +155,11 @@ class GraphSimulator:
                 tap_policy,
                 self.lock,
                 lambda: self._lag,
+                self.clock,
             )
             self.tenants[tid] = tenant
+            if consent:
+                tenant.consent(DEV_APP_ID, directory_roles=app_directory_roles)
         return tenant
 
     def tenant(self, tenant_id: str) -> Tenant:
@@ -149,8 +170,55 @@ class GraphSimulator:
         with self.lock:
             self.tenants.pop(tenant_id.lower(), None)
 
-    def token_for(self, tenant_id: str, lifetime_s: int = 3600) -> str:
-        return make_dev_token(tenant_id, lifetime_s)
+    def register_app(self, client_id: str, display_name: str) -> None:
+        """Make an application known to the simulated Entra (tenants still have to consent to it)."""
+        with self.lock:
+            self.apps[client_id.lower()] = display_name
+
+    def token_for(
+        self,
+        tenant_id: str,
+        lifetime_s: int = 3600,
+        *,
+        roles: Iterable[str] | None = None,
+        app_id: str = DEV_APP_ID,
+    ) -> str:
+        """A properly issued access token (test helper). `roles` overrides the tenant's consented permissions."""
+        with self.lock:
+            tenant = self.tenants.get(tenant_id.lower())
+            sp = tenant.service_principals.get(app_id.lower()) if tenant else None
+            granted = set(roles) if roles is not None else (set(sp.permissions) if sp else set())
+            sp_id = sp.id if sp else str(uuid.uuid5(uuid.NAMESPACE_URL, f"sp:{tenant_id.lower()}:{app_id.lower()}"))
+            wids = tenant.roles_of(sp.id, include_groups=False) if tenant and sp else set()
+        return self.issuer.issue(tenant_id.lower(), app_id.lower(), sp_id, granted, lifetime_s=lifetime_s, directory_roles=wids)
+
+    # -- what was served ------------------------------------------------------
+
+    @property
+    def served(self) -> frozenset[Served]:
+        """(method, route template, permission that authorized it) for every authorized call, batch items included."""
+        return self.served_log.served
+
+    @property
+    def denied(self) -> frozenset[Denied]:
+        return self.served_log.denied
+
+    def reset_served(self) -> None:
+        self.served_log.reset()
+
+    # -- the directory clock ---------------------------------------------------
+
+    @property
+    def clock_offset(self) -> float:
+        return self.clock.offset
+
+    @clock_offset.setter
+    def clock_offset(self, seconds: float) -> None:
+        self.clock.offset = seconds
+
+    def advance(self, seconds: float) -> None:
+        """Move the directory clock forward: schedules (PIM) and TAP lifetimes end on it."""
+        self.clock.advance(seconds)
 
     # -- knobs ----------------------------------------------------------------
 
@@ -179,6 +247,8 @@ class GraphSimulator:
             "controlUrl": self.control_url if self._server else None,
             "tenants": tenants,
             "replicationLagSeconds": self._lag,
+            "clockOffsetSeconds": self.clock.offset,
+            "apps": dict(self.apps),
         }
 
     # -- server entry points --------------------------------------------------
@@ -188,3 +258,6 @@ class GraphSimulator:
 
     def _control_entry(self, method: str, path: str, query: str, body: bytes) -> SimResponse:
         return control.handle(self, method, path, query, body)
+
+    def _token_entry(self, method: str, tenant: str, body: bytes) -> SimResponse:
+        return sts.handle_token(self, method, tenant, body)

@@ -13,168 +13,52 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from typing import Any
 
-from .catalog import BUILTIN_ROLES
+from .apps import DEFAULT_APP_PERMISSIONS, DEV_APP_ID, DEV_APP_NAME
+from .catalog import BUILTIN_ROLES, role_id
+from .clock import SimClock
+from .licences import Sku, default_skus
+from .records import (
+    EXTENSION_ATTRIBUTE_KEYS,
+    GUID_RE,
+    Domain,
+    GroupRecord,
+    Schedule,
+    SentMessage,
+    ServicePrincipalRecord,
+    TapPolicy,
+    TapRecord,
+    UserRecord,
+    default_user_props,
+    is_guid,
+    iso,
+    iso_now,
+)
 
-GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# How a not-yet-replicated object surfaces in writes that reference it.
+LAG_STATUSES = ("404", "400", "mixed")
 
-# onPremisesExtensionAttributes always has these 15 keys in Graph responses.
-EXTENSION_ATTRIBUTE_KEYS = tuple(f"extensionAttribute{i}" for i in range(1, 16))
-
-
-def is_guid(value: str) -> bool:
-    return bool(GUID_RE.match(value))
-
-
-def iso_now(precise: bool = False) -> str:
-    """Graph timestamps: `2024-05-01T10:00:00Z` (directory) or with fractions (auth methods)."""
-    now = datetime.now(UTC)
-    if precise:
-        return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class TapPolicy:
-    """Temporary Access Pass method policy; defaults are the documented example values."""
-
-    state: str = "enabled"
-    default_lifetime_minutes: int = 60
-    default_length: int = 8
-    minimum_lifetime_minutes: int = 60
-    maximum_lifetime_minutes: int = 480
-    is_usable_once: bool = False
-
-    _GRAPH_NAMES = {
-        "state": "state",
-        "defaultLifetimeInMinutes": "default_lifetime_minutes",
-        "defaultLength": "default_length",
-        "minimumLifetimeInMinutes": "minimum_lifetime_minutes",
-        "maximumLifetimeInMinutes": "maximum_lifetime_minutes",
-        "isUsableOnce": "is_usable_once",
-    }
-
-    def to_graph(self) -> dict[str, Any]:
-        return {
-            "@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration",
-            "id": "TemporaryAccessPass",
-            "state": self.state,
-            "defaultLifetimeInMinutes": self.default_lifetime_minutes,
-            "defaultLength": self.default_length,
-            "minimumLifetimeInMinutes": self.minimum_lifetime_minutes,
-            "maximumLifetimeInMinutes": self.maximum_lifetime_minutes,
-            "isUsableOnce": self.is_usable_once,
-            "includeTargets": [{"targetType": "group", "id": "all_users", "isRegistrationRequired": False}],
-            "excludeTargets": [],
-        }
-
-    def updated(self, data: Mapping[str, Any]) -> TapPolicy:
-        """Copy with fields from Graph (camelCase) or Python (snake_case) names."""
-        values = asdict(self)
-        for key, value in data.items():
-            name = self._GRAPH_NAMES.get(key, key)
-            if name not in values:
-                raise ValueError(f"unknown TAP policy field {key!r}")
-            values[name] = value
-        policy = TapPolicy(**values)
-        if policy.state not in ("enabled", "disabled"):
-            raise ValueError("state must be 'enabled' or 'disabled'")
-        return policy
-
-
-@dataclass
-class Domain:
-    name: str
-    verified: bool = True
-    is_initial: bool = False
-    is_default: bool = False
-
-
-@dataclass
-class UserRecord:
-    props: dict[str, Any]
-    password: str | None
-    # time.monotonic() before which replicas don't know the user yet (lag model).
-    visible_after: float = 0.0
-    revocations: list[str] = field(default_factory=list)
-
-    @property
-    def id(self) -> str:
-        return str(self.props["id"])
-
-    @property
-    def upn(self) -> str:
-        return str(self.props["userPrincipalName"])
-
-
-@dataclass
-class GroupRecord:
-    props: dict[str, Any]
-    members: list[str] = field(default_factory=list)
-
-    @property
-    def id(self) -> str:
-        return str(self.props["id"])
-
-
-@dataclass
-class TapRecord:
-    user_id: str
-    props: dict[str, Any]  # includes the secret under "temporaryAccessPass"
-
-
-@dataclass
-class SentMessage:
-    sender_id: str
-    sender_upn: str
-    message: dict[str, Any]
-    save_to_sent_items: bool
-    sent_at: str
-
-
-def default_user_props(user_id: str, upn: str, display_name: str) -> dict[str, Any]:
-    """All properties the simulator tracks for a user, at their Graph defaults."""
-    created = iso_now()
-    return {
-        "id": user_id,
-        "accountEnabled": True,
-        "businessPhones": [],
-        "city": None,
-        "companyName": None,
-        "country": None,
-        "createdDateTime": created,
-        "creationType": None,
-        "deletedDateTime": None,
-        "department": None,
-        "displayName": display_name,
-        "employeeId": None,
-        "employeeType": None,
-        "givenName": None,
-        "identities": [],
-        "jobTitle": None,
-        "mail": None,
-        "mailNickname": upn.split("@", 1)[0],
-        "mobilePhone": None,
-        "officeLocation": None,
-        "onPremisesExtensionAttributes": {k: None for k in EXTENSION_ATTRIBUTE_KEYS},
-        "onPremisesImmutableId": None,
-        "onPremisesSyncEnabled": None,
-        "otherMails": [],
-        "passwordPolicies": None,
-        "passwordProfile": None,  # write-only in Graph: always read back as null
-        "preferredLanguage": None,
-        "proxyAddresses": [],
-        "signInSessionsValidFromDateTime": created,
-        "state": None,
-        "surname": None,
-        "usageLocation": None,
-        "userPrincipalName": upn,
-        "userType": "Member",
-    }
+__all__ = [
+    "EXTENSION_ATTRIBUTE_KEYS",
+    "GUID_RE",
+    "LAG_STATUSES",
+    "Domain",
+    "GroupRecord",
+    "Schedule",
+    "SentMessage",
+    "ServicePrincipalRecord",
+    "TapPolicy",
+    "TapRecord",
+    "Tenant",
+    "UserRecord",
+    "default_user_props",
+    "is_guid",
+    "iso",
+    "iso_now",
+]
 
 
 class Tenant:
@@ -189,6 +73,7 @@ class Tenant:
         tap_policy: TapPolicy | None,
         lock: threading.RLock,
         global_lag: Callable[[], float],
+        clock: SimClock | None = None,
     ) -> None:
         self.id = tenant_id.lower()
         self.display_name = display_name
@@ -196,12 +81,16 @@ class Tenant:
         self.created = iso_now()
         self._lock = lock
         self._global_lag = global_lag
+        self.clock = clock or SimClock()
         self.domains: dict[str, Domain] = {self.initial_domain: Domain(self.initial_domain, True, True, True)}
         for name in extra_verified_domains:
             self.domains[name.lower()] = Domain(name.lower(), True)
         self.tap_policy: TapPolicy = tap_policy or TapPolicy()
         # None = follow the simulator-wide replication lag.
         self.replication_lag_seconds: float | None = None
+        # How a not-yet-replicated object surfaces in writes that reference it: 404, 400, or alternating.
+        self.lag_status = "404"
+        self._lag_flip = False
         # "Accepted but not performed": DELETE answers 204 and changes nothing.
         self.accept_deletes_without_effect = False
         # Graph docs: a new TAP replaces a user's existing one. False = reject instead.
@@ -209,8 +98,12 @@ class Tenant:
         self.user_records: dict[str, UserRecord] = {}
         self.deleted_user_records: dict[str, UserRecord] = {}
         self.group_records: dict[str, GroupRecord] = {}
+        self.service_principals: dict[str, ServicePrincipalRecord] = {}  # by appId
         self.role_definitions: dict[str, dict[str, Any]] = {}
         self.role_assignment_records: dict[str, dict[str, Any]] = {}
+        self.schedules: dict[str, Schedule] = {}
+        self.schedule_requests: dict[str, dict[str, Any]] = {}
+        self.skus: list[Sku] = default_skus()
         self.tap_records: dict[str, list[TapRecord]] = {}
         self.sent: list[SentMessage] = []
         for role in BUILTIN_ROLES:
@@ -227,7 +120,22 @@ class Tenant:
     def is_visible(self, record: UserRecord) -> bool:
         return time.monotonic() >= record.visible_after
 
+    def lag_error_status(self) -> int:
+        """404 or 400 for a write that references an object replicas don't know yet (per `lag_status`)."""
+        if self.lag_status == "mixed":
+            self._lag_flip = not self._lag_flip
+            return 400 if self._lag_flip else 404
+        return int(self.lag_status)
+
+    def lagging(self, object_id: str) -> bool:
+        """True while `object_id` exists on the write side but replicas haven't seen it."""
+        record = self.user_records.get(object_id.lower())
+        return record is not None and not self.is_visible(record)
+
     # -- lookups used by handlers (caller holds the lock) ------------------
+
+    def now(self) -> float:
+        return self.clock.time()
 
     def find_user(self, key: str, *, include_invisible: bool = False) -> UserRecord | None:
         """By object id or UPN (case-insensitive), as Graph resolves /users/{key}."""
@@ -246,8 +154,11 @@ class Tenant:
                 return record
         return None
 
+    def service_principal_by_id(self, object_id: str) -> ServicePrincipalRecord | None:
+        return next((sp for sp in self.service_principals.values() if sp.id == object_id.lower()), None)
+
     def directory_object(self, object_id: str) -> tuple[str, dict[str, Any]] | None:
-        """Resolve a user or group id to ("user"|"group", props); hides lagging users."""
+        """Resolve a user, group or service principal id to (kind, props); hides lagging users."""
         key = object_id.lower()
         user = self.user_records.get(key)
         if user is not None:
@@ -255,11 +166,93 @@ class Tenant:
         group = self.group_records.get(key)
         if group is not None:
             return ("group", group.props)
+        sp = self.service_principal_by_id(key)
+        if sp is not None:
+            return ("servicePrincipal", sp.view())
         return None
 
     def verified_domain(self, name: str) -> bool:
         domain = self.domains.get(name.lower())
         return bool(domain and domain.verified)
+
+    # -- role and group facts (caller holds the lock) -----------------------
+
+    def active_schedules(self, kind: str) -> list[Schedule]:
+        now = self.now()
+        return [s for s in self.schedules.values() if s.kind == kind and s.active(now)]
+
+    def role_assignments_now(self) -> list[dict[str, Any]]:
+        """Direct role assignments plus those PIM schedules make active right now (as Graph lists them)."""
+        from .handlers.roles import assignment_id  # local: handlers import state
+
+        out = [dict(ra) for ra in self.role_assignment_records.values()]
+        for schedule in self.active_schedules("role"):
+            ra_id = assignment_id(schedule.role_definition_id, schedule.principal_id, schedule.directory_scope_id)
+            if ra_id not in self.role_assignment_records:
+                out.append(
+                    {
+                        "id": ra_id,
+                        "principalId": schedule.principal_id,
+                        "roleDefinitionId": schedule.role_definition_id,
+                        "directoryScopeId": schedule.directory_scope_id,
+                        "appScopeId": None,
+                        "condition": None,
+                    }
+                )
+        return out
+
+    def members_of(self, group_id: str) -> list[str]:
+        """Direct members, plus PIM-for-Groups members while their schedule is active."""
+        group = self.group_records[group_id.lower()]
+        members = list(group.members)
+        for schedule in self.active_schedules("group"):
+            if schedule.group_id == group.id and schedule.access_id == "member" and schedule.principal_id not in members:
+                members.append(schedule.principal_id)
+        return members
+
+    def owners_of(self, group_id: str) -> list[str]:
+        group = self.group_records[group_id.lower()]
+        owners = list(group.owners)
+        for schedule in self.active_schedules("group"):
+            if schedule.group_id == group.id and schedule.access_id == "owner" and schedule.principal_id not in owners:
+                owners.append(schedule.principal_id)
+        return owners
+
+    def groups_of(self, object_id: str, *, transitive: bool = False) -> list[GroupRecord]:
+        """Groups the object is a member of (directly, or also through nested groups)."""
+        found: list[GroupRecord] = []
+        frontier = [object_id.lower()]
+        seen: set[str] = set()
+        while frontier:
+            current = frontier.pop()
+            for group in self.group_records.values():
+                if group.id not in seen and current in self.members_of(group.id):
+                    seen.add(group.id)
+                    found.append(group)
+                    if transitive:
+                        frontier.append(group.id)
+        return found
+
+    def roles_of(self, object_id: str, *, include_groups: bool = True) -> set[str]:
+        """Role definition ids active for a principal: direct, and via role-assignable groups it belongs to."""
+        principals = {object_id.lower()}
+        if include_groups:
+            principals |= {g.id for g in self.groups_of(object_id, transitive=False) if g.role_assignable}
+        return {ra["roleDefinitionId"] for ra in self.role_assignments_now() if ra["principalId"] in principals}
+
+    def in_role_assignable_group(self, user_id: str) -> bool:
+        """Member or owner of a role-assignable group (the sensitive-action tables' special row)."""
+        uid = user_id.lower()
+        return any(
+            g.role_assignable and (uid in self.members_of(g.id) or uid in self.owners_of(g.id))
+            for g in self.group_records.values()
+        )
+
+    def has_licence_plan(self, *plan_names: str) -> bool:
+        wanted = {p.upper() for p in plan_names}
+        return any(
+            sku.capability_status == "Enabled" and any(p.upper() in wanted for p in sku.service_plans) for sku in self.skus
+        )
 
     # -- mutations shared by handlers and test helpers --------------------
 
@@ -271,6 +264,8 @@ class Tenant:
     def soft_delete_user(self, record: UserRecord) -> None:
         del self.user_records[record.id]
         record.props["deletedDateTime"] = iso_now()
+        lag = self.effective_lag()
+        record.deleted_visible_after = time.monotonic() + lag if lag > 0 else 0.0
         self.deleted_user_records[record.id] = record
         # Assumption (BEHAVIOUR.md): directory role assignments go with the user.
         for ra_id, ra in list(self.role_assignment_records.items()):
@@ -303,6 +298,10 @@ class Tenant:
         *,
         description: str | None = None,
         members: Iterable[str] = (),
+        owners: Iterable[str] = (),
+        is_assignable_to_role: bool = False,
+        security_enabled: bool = True,
+        group_types: Iterable[str] = (),
     ) -> str:
         gid = (group_id or str(uuid.uuid4())).lower()
         if not is_guid(gid):
@@ -317,16 +316,19 @@ class Tenant:
                 "deletedDateTime": None,
                 "description": description,
                 "displayName": display_name,
-                "groupTypes": [],
-                "isAssignableToRole": None,
+                "groupTypes": list(group_types),
+                # Graph returns null unless the group was created role-assignable (group.md).
+                "isAssignableToRole": True if is_assignable_to_role else None,
                 "mail": None,
-                "mailEnabled": False,
+                "mailEnabled": "Unified" in group_types,
                 "mailNickname": nickname,
-                "securityEnabled": True,
+                "securityEnabled": security_enabled,
                 "securityIdentifier": None,
-                "visibility": None,
+                "visibility": "Private" if is_assignable_to_role else None,
             }
-            self.group_records[gid] = GroupRecord(props=props, members=[m.lower() for m in members])
+            self.group_records[gid] = GroupRecord(
+                props=props, members=[m.lower() for m in members], owners=[o.lower() for o in owners]
+            )
         return gid
 
     def add_user(
@@ -337,9 +339,10 @@ class Tenant:
         user_id: str | None = None,
         account_enabled: bool = True,
         password: str | None = None,
+        has_mailbox: bool = False,
         **extra: Any,
     ) -> str:
-        """Seed a pre-existing user (no validation, no replication lag)."""
+        """Seed a pre-existing user (no validation, no replication lag). `has_mailbox`: an Exchange Online mailbox."""
         uid = (user_id or str(uuid.uuid4())).lower()
         with self._lock:
             if self.upn_taken(upn):
@@ -348,10 +351,21 @@ class Tenant:
                 raise ValueError(f"object {uid} already exists")
             props = default_user_props(uid, upn, display_name)
             props["accountEnabled"] = account_enabled
+            if has_mailbox:
+                props["mail"] = upn
+                props["proxyAddresses"] = [f"SMTP:{upn}"]
             for key, value in extra.items():
                 props[_camel(key)] = value
-            self.insert_user(props, password)
+            record = self.insert_user(props, password)
+            record.has_mailbox = has_mailbox
         return uid
+
+    def set_mailbox(self, id_or_upn: str, has_mailbox: bool = True) -> None:
+        with self._lock:
+            record = self.find_user(id_or_upn, include_invisible=True)
+            if record is None:
+                raise KeyError(id_or_upn)
+            record.has_mailbox = has_mailbox
 
     def add_role_definition(
         self,
@@ -381,6 +395,96 @@ class Tenant:
             if member_id.lower() not in group.members:
                 group.members.append(member_id.lower())
 
+    def assign_role(self, principal_id: str, role: str, scope: str = "/") -> str:
+        """Seed an active role assignment (role: template id or built-in display name)."""
+        from .handlers.roles import assignment_id
+
+        definition_id = role_id(role) if role.lower() not in self.role_definitions else role.lower()
+        with self._lock:
+            ra_id = assignment_id(definition_id, principal_id, scope)
+            self.role_assignment_records[ra_id] = {
+                "id": ra_id,
+                "principalId": principal_id.lower(),
+                "roleDefinitionId": definition_id,
+                "directoryScopeId": scope,
+                "appScopeId": None,
+                "condition": None,
+            }
+        return ra_id
+
+    # -- the app's service principal: consent and directory roles ----------
+
+    def consent(
+        self,
+        app_id: str = DEV_APP_ID,
+        permissions: Iterable[str] | None = None,
+        *,
+        display_name: str | None = None,
+        directory_roles: Iterable[str] | None = None,
+    ) -> ServicePrincipalRecord:
+        """Admin consent: create the app's service principal here with these application permissions."""
+        with self._lock:
+            sp = self.service_principals.get(app_id.lower())
+            if sp is None:
+                sp = ServicePrincipalRecord(
+                    id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"sp:{self.id}:{app_id.lower()}")),
+                    app_id=app_id.lower(),
+                    display_name=display_name or (DEV_APP_NAME if app_id.lower() == DEV_APP_ID else app_id),
+                    permissions=set(),
+                )
+                self.service_principals[sp.app_id] = sp
+            sp.permissions = set(DEFAULT_APP_PERMISSIONS if permissions is None else permissions)
+            if directory_roles is not None:
+                self.set_app_directory_roles(directory_roles, app_id)
+            return sp
+
+    def revoke_consent(self, app_id: str = DEV_APP_ID) -> None:
+        with self._lock:
+            sp = self.service_principals.pop(app_id.lower(), None)
+            if sp is not None:
+                for ra_id, ra in list(self.role_assignment_records.items()):
+                    if ra["principalId"] == sp.id:
+                        del self.role_assignment_records[ra_id]
+
+    def set_app_directory_roles(self, roles: Iterable[str], app_id: str = DEV_APP_ID) -> None:
+        """Replace the Entra roles assigned to the app's service principal (names or template ids)."""
+        wanted = {role_id(r) for r in roles}
+        with self._lock:
+            sp = self.service_principals[app_id.lower()]
+            for ra_id, ra in list(self.role_assignment_records.items()):
+                if ra["principalId"] == sp.id and ra["roleDefinitionId"] not in wanted:
+                    del self.role_assignment_records[ra_id]
+            for role in wanted:
+                self.assign_role(sp.id, role)
+
+    def app_directory_roles(self, app_id: str = DEV_APP_ID) -> set[str]:
+        with self._lock:
+            sp = self.service_principals.get(app_id.lower())
+            return self.roles_of(sp.id, include_groups=False) if sp else set()
+
+    @property
+    def app_permissions(self) -> set[str]:
+        with self._lock:
+            sp = self.service_principals.get(DEV_APP_ID)
+            return set(sp.permissions) if sp else set()
+
+    @app_permissions.setter
+    def app_permissions(self, permissions: Iterable[str]) -> None:
+        with self._lock:
+            sp = self.service_principals.get(DEV_APP_ID)
+            if sp is None:
+                self.consent(DEV_APP_ID, permissions)
+            else:
+                sp.permissions = set(permissions)
+
+    # -- licences ------------------------------------------------------------
+
+    def set_skus(self, skus: Iterable[Sku]) -> None:
+        with self._lock:
+            self.skus = list(skus)
+
+    # -- assertions ----------------------------------------------------------
+
     @property
     def users(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -407,13 +511,16 @@ class Tenant:
             return [copy.deepcopy(g.props) for g in self.group_records.values()]
 
     def group_members(self, group_id: str) -> list[str]:
+        """Members right now: direct ones and active PIM-for-Groups memberships."""
         with self._lock:
-            return list(self.group_records[group_id.lower()].members)
+            return self.members_of(group_id)
 
     @property
     def role_assignments(self) -> list[dict[str, Any]]:
+        """Active role assignments right now (direct and PIM), excluding the app's own."""
         with self._lock:
-            return [copy.deepcopy(ra) for ra in self.role_assignment_records.values()]
+            app_ids = {sp.id for sp in self.service_principals.values()}
+            return [copy.deepcopy(ra) for ra in self.role_assignments_now() if ra["principalId"] not in app_ids]
 
     @property
     def deleted_items(self) -> list[dict[str, Any]]:
@@ -440,14 +547,28 @@ class Tenant:
                 "domains": [asdict(d) for d in self.domains.values()],
                 "replicationLagSeconds": self.replication_lag_seconds,
                 "effectiveReplicationLagSeconds": self.effective_lag(),
+                "lagStatus": self.lag_status,
                 "acceptDeletesWithoutEffect": self.accept_deletes_without_effect,
                 "tapReplaceExisting": self.tap_replace_existing,
                 "tapPolicy": self.tap_policy.to_graph(),
-                "users": self.users,
+                "servicePrincipals": [
+                    {
+                        **sp.view(),
+                        "permissions": sorted(sp.permissions),
+                        "directoryRoles": sorted(self.roles_of(sp.id, include_groups=False)),
+                    }
+                    for sp in self.service_principals.values()
+                ],
+                "subscribedSkus": [sku.view() for sku in self.skus],
+                "users": [{**copy.deepcopy(r.props), "hasMailbox": r.has_mailbox} for r in self.user_records.values()],
                 "deletedUsers": self.deleted_items,
-                "groups": [{**copy.deepcopy(g.props), "members": list(g.members)} for g in self.group_records.values()],
+                "groups": [
+                    {**copy.deepcopy(g.props), "members": self.members_of(g.id), "owners": self.owners_of(g.id)}
+                    for g in self.group_records.values()
+                ],
                 "customRoleDefinitions": [copy.deepcopy(r) for r in self.role_definitions.values() if not r["isBuiltIn"]],
                 "roleAssignments": self.role_assignments,
+                "schedules": [asdict(s) for s in self.schedules.values()],
                 "temporaryAccessPasses": {uid: [copy.deepcopy(t.props) for t in taps] for uid, taps in self.tap_records.items()},
                 "sentMessages": self.sent_messages,
                 "revocations": {r.id: list(r.revocations) for r in self.user_records.values() if r.revocations},

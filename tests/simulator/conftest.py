@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from devstack.graph_simulator import GraphSimulator, Tenant, make_dev_token
+from devstack.graph_simulator import GraphSimulator, Tenant
 
 
 @pytest.fixture(scope="session")
@@ -21,10 +21,13 @@ def sim() -> Iterator[GraphSimulator]:
 def _clean_knobs(sim: GraphSimulator) -> Iterator[None]:
     sim.faults.reset(seed=1234)
     sim.reset_counters()
+    sim.reset_served()
     sim.replication_lag_seconds = 0.0
+    sim.clock_offset = 0.0
     yield
     sim.reset_faults()
     sim.replication_lag_seconds = 0.0
+    sim.clock_offset = 0.0
 
 
 @pytest.fixture
@@ -36,6 +39,6 @@ def tenant(sim: GraphSimulator) -> Iterator[Tenant]:
 
 @pytest.fixture
 def client(sim: GraphSimulator, tenant: Tenant) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {make_dev_token(tenant.id)}"}
+    headers = {"Authorization": f"Bearer {sim.token_for(tenant.id)}"}
     with httpx.Client(base_url=sim.base_url, headers=headers, timeout=10) as http:
         yield http

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from azure.core.credentials import AccessToken
 
-from devstack.graph_simulator import Tenant, make_dev_token
+from devstack.graph_simulator import GraphSimulator, Tenant
 
 STRONG_PASSWORD = "Xw9!kLm#2qRt"
 
@@ -47,15 +47,16 @@ def assert_graph_error(response: httpx.Response, status: int, code: str, message
 
 
 class DevCredential:
-    """Async azure-core credential handing out simulator dev tokens."""
+    """Async azure-core credential handing out tokens the simulator issued."""
 
-    def __init__(self, tenant_id: str) -> None:
+    def __init__(self, sim: GraphSimulator, tenant_id: str) -> None:
+        self.sim = sim
         self.tenant_id = tenant_id
         self.scopes_seen: list[tuple[str, ...]] = []
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         self.scopes_seen.append(scopes)
-        return AccessToken(make_dev_token(self.tenant_id), int(time.time()) + 3600)
+        return AccessToken(self.sim.token_for(self.tenant_id), int(time.time()) + 3600)
 
     async def close(self) -> None:
         return None

@@ -1,4 +1,4 @@
-"""Tenant identity from the bearer token, and isolation between tenants."""
+"""Tokens: only ones the simulator issued are accepted; tenant identity comes from `tid`; tenants are isolated."""
 
 from __future__ import annotations
 
@@ -9,26 +9,27 @@ import uuid
 import httpx
 import pytest
 
-from devstack.graph_simulator import GraphSimulator, Tenant, make_dev_token
+from devstack.graph_simulator import GraphSimulator, Tenant, forge_unsigned_token
+from devstack.graph_simulator.tokens import TokenIssuer, decode_claims
 
 from .helpers import assert_graph_error, create_user
 
 
-def _claims(token: str) -> dict[str, object]:
-    payload = token.split(".")[1]
-    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+def _header(token: str) -> dict[str, object]:
+    part = token.split(".")[0]
+    return dict(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))))
 
 
-def test_make_dev_token_shape() -> None:
-    tenant_id = str(uuid.uuid4())
-    token = make_dev_token(tenant_id, lifetime_s=60)
-    header, _payload, signature = token.split(".")
-    assert signature == ""
-    assert json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["alg"] == "none"
-    claims = _claims(token)
-    assert claims["tid"] == tenant_id
-    assert isinstance(claims["exp"], int) and isinstance(claims["iat"], int)
+def test_issued_token_shape(sim: GraphSimulator, tenant: Tenant) -> None:
+    token = sim.token_for(tenant.id, lifetime_s=60)
+    assert _header(token)["alg"] == "HS256"
+    claims = decode_claims(token)
+    assert claims["tid"] == tenant.id and claims["idtyp"] == "app" and claims["aud"] == "https://graph.microsoft.com"
     assert claims["exp"] - claims["iat"] == 60
+    assert set(claims["roles"]) == tenant.app_permissions
+    sp = tenant.service_principals[claims["appid"]]
+    assert claims["oid"] == sp.id
+    assert claims["wids"] == ["7be44c8a-adaf-4e2a-84d6-ab2649e08a13"]  # Privileged Authentication Administrator
 
 
 @pytest.mark.parametrize(
@@ -52,24 +53,36 @@ def test_missing_or_malformed_token(sim: GraphSimulator, authorization: str | No
 
 
 def test_expired_token(sim: GraphSimulator, tenant: Tenant) -> None:
-    token = make_dev_token(tenant.id, lifetime_s=-5)
+    token = sim.token_for(tenant.id, lifetime_s=-5)
     response = httpx.get(f"{sim.base_url}/organization", headers={"Authorization": f"Bearer {token}"})
     assert_graph_error(response, 401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
 
 
-def test_unknown_tenant_and_missing_tid(sim: GraphSimulator) -> None:
-    unknown = make_dev_token(str(uuid.uuid4()))
-    response = httpx.get(f"{sim.base_url}/organization", headers={"Authorization": f"Bearer {unknown}"})
-    assert_graph_error(response, 401, "InvalidAuthenticationToken", "Access token validation failure.")
-    no_tid = make_dev_token("x", extra_claims={"tid": None})
-    response = httpx.get(f"{sim.base_url}/organization", headers={"Authorization": f"Bearer {no_tid}"})
-    assert_graph_error(response, 401, "InvalidAuthenticationToken")
+def test_client_minted_tokens_are_refused(sim: GraphSimulator, tenant: Tenant) -> None:
+    """A token the client made itself (unsigned, or signed with a key of its own) is not Entra's: 401."""
+    forged = forge_unsigned_token(tenant.id, roles=["Directory.ReadWrite.All"])
+    response = httpx.get(f"{sim.base_url}/organization", headers={"Authorization": f"Bearer {forged}"})
+    assert_graph_error(response, 401, "InvalidAuthenticationToken", "Signature is invalid.")
+    other_key = TokenIssuer().issue(tenant.id, "app", str(uuid.uuid4()), ["Directory.Read.All"])
+    response = httpx.get(f"{sim.base_url}/organization", headers={"Authorization": f"Bearer {other_key}"})
+    assert_graph_error(response, 401, "InvalidAuthenticationToken", "Signature is invalid.")
+    # Tampering with a genuine token's claims breaks its signature too.
+    genuine = sim.token_for(tenant.id)
+    head, _, signature = genuine.split(".")
+    claims = decode_claims(genuine) | {"roles": ["Directory.ReadWrite.All", "User.ReadWrite.All"]}
+    tampered_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    response = httpx.get(
+        f"{sim.base_url}/organization", headers={"Authorization": f"Bearer {head}.{tampered_payload}.{signature}"}
+    )
+    assert_graph_error(response, 401, "InvalidAuthenticationToken", "Signature is invalid.")
 
 
-def test_signature_is_not_checked(sim: GraphSimulator, tenant: Tenant) -> None:
-    token = make_dev_token(tenant.id) + "c2lnbmF0dXJl"  # any signature part is accepted
+def test_token_for_a_removed_tenant(sim: GraphSimulator) -> None:
+    gone = sim.add_tenant()
+    token = sim.token_for(gone.id)
+    sim.remove_tenant(gone.id)
     response = httpx.get(f"{sim.base_url}/organization", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200
+    assert_graph_error(response, 401, "InvalidAuthenticationToken", "Access token validation failure.")
 
 
 def test_request_and_client_request_ids_are_returned(client: httpx.Client) -> None:
@@ -83,7 +96,7 @@ def test_tenants_are_isolated(sim: GraphSimulator, client: httpx.Client, tenant:
     group_a = tenant.add_group("A only")
     other = sim.add_tenant(initial_domain="fabrikam.onmicrosoft.com", display_name="Fabrikam")
     try:
-        headers_b = {"Authorization": f"Bearer {make_dev_token(other.id)}"}
+        headers_b = {"Authorization": f"Bearer {sim.token_for(other.id)}"}
         with httpx.Client(base_url=sim.base_url, headers=headers_b) as client_b:
             assert client_b.get(f"/users/{user_a}").status_code == 404
             assert client_b.get(f"/users/alice@{tenant.initial_domain}").status_code == 404

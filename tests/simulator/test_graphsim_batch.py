@@ -33,7 +33,7 @@ def test_batch_with_depends_on_chain(sim: GraphSimulator, client: httpx.Client, 
             "headers": JSON,
             "body": {"employeeType": "JITAdmin"},
         },
-        {"id": "4", "dependsOn": ["3"], "method": "GET", "url": f"{sim.base_url}/groups/{group}"},
+        {"id": "4", "dependsOn": ["3"], "method": "GET", "url": f"/groups/{group}"},
     ]
     results = by_id(client.post("/$batch", json={"requests": requests}))
     assert [results[i]["status"] for i in "1234"] == [201, 200, 204, 200]
@@ -53,19 +53,58 @@ def test_batch_with_depends_on_chain(sim: GraphSimulator, client: httpx.Client, 
     assert counts["batch:total"] == 4
 
 
+def test_absolute_urls_fail_the_whole_batch(sim: GraphSimulator, client: httpx.Client, tenant: Tenant) -> None:
+    """json-batching.md: `url` is relative (/users, not https://graph.microsoft.com/v1.0/users). Graph answers an
+    absolute URL with 400 "Invalid batch payload format." for the whole batch (docs-contrib #8576)."""
+    for url in (f"{sim.base_url}/organization", "https://graph.microsoft.com/v1.0/organization", "https://graph.microsoft.com/users"):
+        requests = [{"id": "1", "method": "GET", "url": "/domains"}, {"id": "2", "method": "GET", "url": url}]
+        assert_graph_error(client.post("/$batch", json={"requests": requests}), 400, "BadRequest", "Invalid batch payload format.")
+    assert sim.counters["batch:total"] == 0  # nothing ran
+
+
+def test_version_prefixed_url_is_a_missing_segment(client: httpx.Client) -> None:
+    """A relative URL that keeps /v1.0 is resolved as a path: 'v1.0' is no segment Graph knows (SDK issues)."""
+    results = by_id(client.post("/$batch", json={"requests": [{"id": "1", "method": "GET", "url": "/v1.0/organization"}]}))
+    assert results["1"]["status"] == 400
+    assert results["1"]["body"]["error"]["message"] == "Resource not found for the segment 'v1.0'."
+
+
 def test_failed_dependency_yields_424(client: httpx.Client, tenant: Tenant) -> None:
     requests = [
         {"id": "a", "method": "GET", "url": "/users/missing@nowhere.example"},
         {"id": "b", "dependsOn": ["a"], "method": "DELETE", "url": "/users/missing@nowhere.example"},
         {"id": "c", "dependsOn": ["b"], "method": "GET", "url": "/organization"},
-        {"id": "d", "method": "GET", "url": "/organization"},
+        {"id": "d", "dependsOn": ["a"], "method": "GET", "url": "/domains"},
     ]
     results = by_id(client.post("/$batch", json={"requests": requests}))
     assert results["a"]["status"] == 404
     assert results["a"]["body"]["error"]["code"] == "Request_ResourceNotFound"
-    assert results["b"]["status"] == 424 and results["c"]["status"] == 424
+    assert results["b"]["status"] == 424 and results["c"]["status"] == 424 and results["d"]["status"] == 424
     assert results["b"]["body"]["error"]["code"] == "FailedDependency"
-    assert results["d"]["status"] == 200
+    parallel = [{"id": "x", "method": "GET", "url": "/users/missing@nowhere.example"}, {"id": "y", "method": "GET", "url": "/domains"}]
+    results = by_id(client.post("/$batch", json={"requests": parallel}))
+    assert (results["x"]["status"], results["y"]["status"]) == (404, 200)
+
+
+def test_depends_on_rules(client: httpx.Client) -> None:
+    """Fully sequential or fully parallel (json-batching.md tip; docs-contrib #2339); dependencies come earlier."""
+    mixed = [
+        {"id": "1", "method": "GET", "url": "/organization"},
+        {"id": "2", "method": "GET", "url": "/domains"},
+        {"id": "3", "dependsOn": ["1"], "method": "GET", "url": "/domains"},
+    ]
+    assert_graph_error(
+        client.post("/$batch", json={"requests": mixed}), 400, "BadRequest", "Batch should be either fully sequential or fully parallel."
+    )
+    forward = [
+        {"id": "1", "method": "GET", "url": "/organization"},
+        {"id": "2", "dependsOn": ["3"], "method": "GET", "url": "/domains"},
+        {"id": "3", "dependsOn": ["1"], "method": "GET", "url": "/domains"},
+    ]
+    error = assert_graph_error(client.post("/$batch", json={"requests": forward}), 400, "BadRequest")
+    assert error["message"].startswith("Invalid dependency for request Id '2'")
+    unknown = [{"id": "1", "method": "GET", "url": "/organization"}, {"id": "2", "method": "GET", "url": "/domains", "dependsOn": ["9"]}]
+    assert_graph_error(client.post("/$batch", json={"requests": unknown}), 400, "BadRequest")
 
 
 def test_batch_limits_and_validation(client: httpx.Client) -> None:
@@ -81,8 +120,6 @@ def test_batch_limits_and_validation(client: httpx.Client) -> None:
         "BadRequest",
         "Write request id : 1 does not contain Content-Type header or body.",
     )
-    unknown_dep = [{"id": "1", "method": "GET", "url": "/organization", "dependsOn": ["9"]}]
-    assert_graph_error(client.post("/$batch", json={"requests": unknown_dep}), 400, "BadRequest")
     assert_graph_error(client.post("/$batch", json={"value": []}), 400, "BadRequest")
     nested = [{"id": "1", "method": "POST", "url": "/$batch", "headers": JSON, "body": {"requests": []}}]
     assert by_id(client.post("/$batch", json={"requests": nested}))["1"]["status"] == 400

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from devstack.graph_simulator import GraphSimulator
-from devstack.graph_simulator.demo import DEMO_GROUPS, DEMO_TENANT_ID
+from devstack.graph_simulator import DEV_APP_ID, GraphSimulator
+from devstack.graph_simulator.demo import DEMO_GROUPS, DEMO_MAILBOX_UPN, DEMO_TENANT_ID
 
 from .helpers import new_user_body
 
@@ -75,6 +75,34 @@ def test_control_api_round_trip(sim: GraphSimulator) -> None:
             assert seeded in {u["id"] for u in dump["users"]}
             assert dump["groups"][0]["id"] == group
 
+            # Newer knobs: lag status, mailbox, seeded roles, app roles and consent, licences, clock, served log.
+            assert control.patch(f"/tenants/{tenant_id}", json={"lagStatus": "mixed"}).json()["lagStatus"] == "mixed"
+            assert control.patch(f"/tenants/{tenant_id}", json={"lagStatus": "418"}).status_code == 400
+            boss = control.post(
+                f"/tenants/{tenant_id}/users",
+                json={"userPrincipalName": "boss@ctl.onmicrosoft.com", "displayName": "Boss", "roles": ["Global Administrator"]},
+            ).json()["id"]
+            assert sim.tenant(tenant_id).roles_of(boss) == {"62e90394-69f5-4237-9190-012177145e10"}
+            control.put(f"/tenants/{tenant_id}/users/{seeded}/mailbox", json={"hasMailbox": True}).raise_for_status()
+            mail = {"message": {"subject": "s", "toRecipients": [{"emailAddress": {"address": "a@example.com"}}]}}
+            assert graph.post(f"/users/{seeded}/sendMail", json=mail).status_code == 202
+            assert control.patch(f"/tenants/{tenant_id}", json={"subscribedSkus": []}).json()["subscribedSkus"] == []
+            assert graph.get("/subscribedSkus").json()["value"] == []
+            control.patch(f"/tenants/{tenant_id}", json={"subscribedSkus": ["AAD_PREMIUM_P2"]})
+            assert graph.get("/subscribedSkus").json()["value"][0]["skuPartNumber"] == "AAD_PREMIUM_P2"
+            control.put(f"/tenants/{tenant_id}/consent", json={"permissions": ["User.Read.All"]}).raise_for_status()
+            limited = control.get(f"/tenants/{tenant_id}/token").json()["accessToken"]
+            assert httpx.get(f"{sim.base_url}/domains", headers={"Authorization": f"Bearer {limited}"}).status_code == 403
+            assert control.delete(f"/tenants/{tenant_id}/consent").status_code == 204
+            form = {"grant_type": "client_credentials", "client_id": DEV_APP_ID, "client_secret": "x"}
+            form["scope"] = "https://graph.microsoft.com/.default"
+            assert httpx.post(sim.token_url(tenant_id), data=form).json()["error_codes"] == [7000229]
+            assert control.put("/clock", json={"advanceSeconds": 90}).json()["offsetSeconds"] == 90
+            assert control.put("/clock", json={"offsetSeconds": 0}).json()["offsetSeconds"] == 0
+            served = control.get("/served").json()
+            assert {"method": "GET", "template": "/subscribedSkus", "permission": "Directory.Read.All"} in served["served"]
+            assert any(d["template"] == "/domains" for d in served["denied"])
+
         counters = control.get("/counters").json()
         assert counters["GET /organization"] == 1 and counters["total"] >= 8
         assert control.delete("/counters").status_code == 204
@@ -107,6 +135,15 @@ def test_cli_demo_prints_base_url_and_seeds_demo_tenant() -> None:
         assert org["verifiedDomains"][0]["name"] == "demo.onmicrosoft.com"
         for group_id, name in DEMO_GROUPS.items():
             assert httpx.get(f"{base_url}/groups/{group_id}", headers=headers, timeout=10).json()["displayName"] == name
+        # The product's way in: the token endpoint, by the demo tenant's domain; the mailbox user for notifications.
+        form = {"grant_type": "client_credentials", "client_id": DEV_APP_ID, "client_secret": "x"}
+        form["scope"] = "https://graph.microsoft.com/.default"
+        issued = httpx.post(f"{origin}/demo.onmicrosoft.com/oauth2/v2.0/token", data=form, timeout=10).json()["access_token"]
+        mail = {"message": {"subject": "s", "toRecipients": [{"emailAddress": {"address": "a@example.com"}}]}}
+        sent = httpx.post(
+            f"{base_url}/users/{DEMO_MAILBOX_UPN}/sendMail", json=mail, headers={"Authorization": f"Bearer {issued}"}, timeout=10
+        )
+        assert sent.status_code == 202
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -184,3 +184,15 @@ def test_group_membership_errors(client: httpx.Client, tenant: Tenant) -> None:
     assert_graph_error(client.delete(f"/groups/{group}/members/not-a-guid/$ref"), 400, "Request_UnsupportedQuery")
     assert_graph_error(client.get(f"/groups/{ghost}"), 404, "Request_ResourceNotFound")
     assert tenant.group_members(group) == []
+
+
+def test_list_groups_filter_and_search(client: httpx.Client, tenant: Tenant) -> None:
+    jit = tenant.add_group("JIT Helpdesk", description="eligible")
+    tenant.add_group("Finance")
+    starts = client.get("/groups", params={"$filter": "startswith(displayName,'jit')", "$select": "id,displayName"}).json()
+    assert starts["value"] == [{"id": jit, "displayName": "JIT Helpdesk"}]
+    # description needs an advanced query (filter-directory-objects.md, "Group properties").
+    assert_graph_error(client.get("/groups", params={"$filter": "description eq 'eligible'"}), 400, "Request_UnsupportedQuery")
+    assert_graph_error(client.get("/groups", params={"$search": '"displayName:JIT"'}), 400, "Request_UnsupportedQuery")
+    searched = client.get("/groups", params={"$search": '"displayName:JIT"', "$count": "true"}, headers={"ConsistencyLevel": "eventual"})
+    assert [g["id"] for g in searched.json()["value"]] == [jit] and searched.json()["@odata.count"] == 1

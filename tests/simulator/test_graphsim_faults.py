@@ -123,3 +123,42 @@ def test_per_tenant_replication_lag_override(sim: GraphSimulator, client: httpx.
     slow = create_user(client, tenant, "slow")
     assert client.get(f"/users/{slow}").status_code == 404
     assert tenant.user(slow) is not None  # test-side accessors see the authoritative copy
+
+
+@pytest.mark.parametrize("lag_status", ["400", "mixed"])
+def test_replication_lag_can_surface_as_400(client: httpx.Client, tenant: Tenant, lag_status: str) -> None:
+    """A reference to a just-created object may answer 400 instead of 404 (tenant.lag_status)."""
+    tenant.replication_lag_seconds = 30
+    tenant.lag_status = lag_status
+    user = create_user(client, tenant, "young")
+    group = tenant.add_group("lag 400")
+    ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{user}"}
+    assignment = {"principalId": user, "roleDefinitionId": USER_ADMIN, "directoryScopeId": "/"}
+    statuses = [
+        client.post(f"/groups/{group}/members/$ref", json=ref).status_code,
+        client.post("/roleManagement/directory/roleAssignments", json=assignment).status_code,
+    ]
+    if lag_status == "400":
+        member = client.post(f"/groups/{group}/members/$ref", json=ref)
+        assert_graph_error(member, 400, "Request_BadRequest", f"Invalid object identifier '{user}'.")
+        role = client.post("/roleManagement/directory/roleAssignments", json=assignment)
+        assert_graph_error(
+            role, 400, "Request_BadRequest", "Invalid value specified for property 'principalId' of resource 'UnifiedRoleAssignment'."
+        )
+        assert statuses == [400, 400]
+    else:
+        assert sorted(statuses) == [400, 404]
+    assert client.get(f"/users/{user}").status_code == 404  # reads of the object itself stay 404
+    assert tenant.group_members(group) == [] and tenant.role_assignments == []
+
+
+def test_soft_deleted_user_reaches_deleted_items_after_the_lag(client: httpx.Client, tenant: Tenant) -> None:
+    user = create_user(client, tenant, "leaving")
+    tenant.replication_lag_seconds = 0.5
+    assert client.delete(f"/users/{user}").status_code == 204
+    assert_graph_error(client.get(f"/directory/deletedItems/{user}"), 404, "Request_ResourceNotFound")
+    assert_graph_error(client.delete(f"/directory/deletedItems/{user}"), 404, "Request_ResourceNotFound")
+    assert client.get("/directory/deletedItems/microsoft.graph.user").json()["value"] == []
+    time.sleep(0.55)
+    assert client.get(f"/directory/deletedItems/{user}").json()["id"] == user
+    assert client.delete(f"/directory/deletedItems/{user}").status_code == 204

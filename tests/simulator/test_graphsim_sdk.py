@@ -47,7 +47,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def sdk_client(sim: GraphSimulator, tenant: Tenant) -> tuple[GraphServiceClient, DevCredential]:
-    credential = DevCredential(tenant.id)
+    credential = DevCredential(sim, tenant.id)
     client = GraphServiceClient(credentials=credential, scopes=SCOPES)
     client.request_adapter.base_url = sim.base_url
     return client, credential
@@ -165,7 +165,7 @@ def test_sdk_unauthorized_tenant(sim: GraphSimulator, tenant: Tenant) -> None:
 
 
 def test_explicit_adapter_with_allowed_hosts(sim: GraphSimulator, tenant: Tenant) -> None:
-    credential = DevCredential(tenant.id)
+    credential = DevCredential(sim, tenant.id)
     provider = AzureIdentityAuthenticationProvider(credential, scopes=SCOPES, allowed_hosts=["127.0.0.1"])
     adapter = GraphRequestAdapter(provider)
     adapter.base_url = sim.base_url

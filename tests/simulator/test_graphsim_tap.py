@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from devstack.graph_simulator import TapPolicy, Tenant
+from devstack.graph_simulator import GraphSimulator, TapPolicy, Tenant
 
 from .helpers import assert_graph_error, create_user
 
@@ -110,3 +110,57 @@ def test_multi_use_tap_rejected_when_policy_is_one_time(client: httpx.Client, te
 
 def test_tap_for_unknown_user(client: httpx.Client) -> None:
     assert_graph_error(client.post(taps_path("ghost@x.example"), json={}), 404, "Request_ResourceNotFound")
+
+
+TAP_REFUSED = (
+    "Converged UserCredentialPolicy does not allow creating or updating this authentication method. "
+    "AuthMethodType [TemporaryAccessPass]."
+)
+
+
+def test_policy_targets_decide_who_may_get_a_tap(client: httpx.Client, tenant: Tenant) -> None:
+    """includeTargets / excludeTargets of the TAP method configuration; a user outside them gets the same refusal
+    as for a disabled method (MicrosoftDocs/azure-docs issue #111778)."""
+    eligible = tenant.add_group("TAP eligible")
+    blocked = tenant.add_group("TAP blocked")
+    inside = create_user(client, tenant, "inside")
+    outside = create_user(client, tenant, "outside")
+    both = create_user(client, tenant, "both")
+    tenant.add_member(eligible, inside)
+    tenant.add_member(eligible, both)
+    tenant.add_member(blocked, both)
+    tenant.tap_policy = tenant.tap_policy.updated({"includeTargets": [eligible], "excludeTargets": [blocked]})
+    policy = client.get(POLICY).json()
+    assert policy["includeTargets"] == [{"targetType": "group", "id": eligible, "isRegistrationRequired": False}]
+    assert policy["excludeTargets"] == [{"targetType": "group", "id": blocked}]
+    assert client.post(taps_path(inside), json={}).status_code == 201
+    assert_graph_error(client.post(taps_path(outside), json={}), 400, "BadRequest", TAP_REFUSED)
+    assert_graph_error(client.post(taps_path(both), json={}), 400, "BadRequest", TAP_REFUSED)
+    assert tenant.taps(outside) == [] and tenant.taps(both) == []
+
+
+def test_default_policy_targets_all_users(client: httpx.Client, tenant: Tenant) -> None:
+    policy = client.get(POLICY).json()
+    assert policy["includeTargets"] == [{"targetType": "group", "id": "all_users", "isRegistrationRequired": False}]
+    assert client.post(taps_path(create_user(client, tenant, "anyone")), json={}).status_code == 201
+
+
+def test_policy_targets_over_the_control_api(sim: GraphSimulator, client: httpx.Client, tenant: Tenant) -> None:
+    group = tenant.add_group("via control")
+    user = create_user(client, tenant, "ctl")
+    with httpx.Client(base_url=sim.control_url) as control:
+        patched = control.patch(f"/tenants/{tenant.id}", json={"tapPolicy": {"includeTargets": [group]}})
+        assert patched.json()["tapPolicy"]["includeTargets"][0]["id"] == group
+        assert control.patch(f"/tenants/{tenant.id}", json={"tapPolicy": {"excludeTargets": ["all_users"]}}).status_code == 400
+    assert_graph_error(client.post(taps_path(user), json={}), 400, "BadRequest", TAP_REFUSED)
+    tenant.add_member(group, user)
+    assert client.post(taps_path(user), json={}).status_code == 201
+
+
+def test_tap_usability_follows_the_directory_clock(sim: GraphSimulator, client: httpx.Client, tenant: Tenant) -> None:
+    user = create_user(client, tenant, "clocked")
+    tap = client.post(taps_path(user), json={"lifetimeInMinutes": 60}).json()
+    assert tap["isUsable"] is True
+    sim.advance(61 * 60)
+    fetched = client.get(f"{taps_path(user)}/{tap['id']}").json()
+    assert (fetched["isUsable"], fetched["methodUsabilityReason"]) == (False, "Expired")

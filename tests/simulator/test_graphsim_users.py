@@ -129,7 +129,9 @@ def test_get_user_by_id_and_upn_with_select(client: httpx.Client, tenant: Tenant
         "passwordProfile": None,
     }
     response = client.get(f"/users/{user_id}", params={"$select": "id,shoeSize"})
-    assert_graph_error(response, 400, "BadRequest", "Could not find a property named 'shoeSize' on type 'microsoft.graph.user'.")
+    assert_graph_error(
+        response, 400, "Request_UnsupportedQuery", "Property 'shoeSize' does not exist as a declared property or extension property."
+    )
 
 
 def test_get_unknown_user_is_404_with_graph_message(client: httpx.Client) -> None:
@@ -314,7 +316,7 @@ def test_revoke_sign_in_sessions_records_timestamp(client: httpx.Client, tenant:
 
 
 def test_send_mail_is_kept_for_assertions(client: httpx.Client, tenant: Tenant) -> None:
-    sender = create_user(client, tenant, "notifier")
+    sender = tenant.add_user(f"notifier@{tenant.initial_domain}", "Notifier", has_mailbox=True)
     message = {
         "subject": "Your JIT access expires soon",
         "body": {"contentType": "Text", "content": "Hi"},
@@ -326,6 +328,19 @@ def test_send_mail_is_kept_for_assertions(client: httpx.Client, tenant: Tenant) 
     assert sent["sender_id"] == sender and sent["message"]["subject"] == message["subject"]
     assert sent["save_to_sent_items"] is False
     assert client.post(f"/users/{sender}/sendMail", json={}).status_code == 400
+
+
+def test_send_mail_from_a_user_without_a_mailbox(client: httpx.Client, tenant: Tenant) -> None:
+    """Users created through Graph have no Exchange Online mailbox: sendMail fails as Exchange answers."""
+    sender = create_user(client, tenant, "nomailbox")
+    message = {"subject": "x", "body": {"content": "y"}, "toRecipients": [{"emailAddress": {"address": "a@example.com"}}]}
+    response = client.post(f"/users/{sender}/sendMail", json={"message": message})
+    assert_graph_error(
+        response, 404, "MailboxNotEnabledForRESTAPI", "The mailbox is either inactive, soft-deleted, or is hosted on-premise."
+    )
+    assert tenant.sent_messages == []
+    tenant.set_mailbox(sender)  # the knob: the user got a licensed mailbox
+    assert client.post(f"/users/{sender}/sendMail", json={"message": message}).status_code == 202
 
 
 def test_unknown_segment_and_method(client: httpx.Client) -> None:

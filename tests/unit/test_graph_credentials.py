@@ -1,15 +1,22 @@
-"""Graph credentials are chosen by configuration; development tokens carry the tenant in `tid`."""
+"""Graph credentials are chosen by configuration; development tokens come from the Graph simulator's token endpoint."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
+import time
+from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import pytest
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError
 from azure.identity.aio import CertificateCredential, ClientAssertionCredential, ClientSecretCredential, ManagedIdentityCredential
 
-from jit.adapters.graph.credentials import DevelopmentCredential, credential_for
+from devstack.graph_simulator import GraphSimulator
+from jit.adapters.graph.credentials import DevelopmentCredential, credential_for, token_origin
 from jit.adapters.graph.errors import classify
 from jit.services.directory import AlreadyExists, Denied, NotFoundInDirectory, Rejected, Throttled, Unavailable
 from jit.settings import GraphAuth, GraphSettings, Settings
@@ -19,16 +26,60 @@ def graph(auth: GraphAuth, base_url: str = "https://graph.microsoft.com/v1.0", *
     return GraphSettings(base_url=base_url, auth=auth, **values)
 
 
-def test_development_tokens_carry_the_tenant_and_are_unsigned() -> None:
-    credential = credential_for("contoso.onmicrosoft.com", graph(GraphAuth.DEVELOPMENT, "http://127.0.0.1:9/v1.0"))
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[GraphSimulator]:
+    with GraphSimulator() as sim:
+        sim.add_tenant("11111111-2222-4333-8444-555555555555", initial_domain="contoso.onmicrosoft.com")
+        yield sim
+
+
+def _claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def test_development_tokens_come_from_the_simulators_token_endpoint(simulator: GraphSimulator) -> None:
+    """Entra resolves a domain authority to the tenant GUID and issues the consented roles; so does the simulator."""
+    credential = credential_for("contoso.onmicrosoft.com", graph(GraphAuth.DEVELOPMENT, simulator.base_url))
     assert isinstance(credential, DevelopmentCredential)
+    assert credential.token_url == f"{simulator.origin}/contoso.onmicrosoft.com/oauth2/v2.0/token"
     token = asyncio.run(credential.get_token("https://graph.microsoft.com/.default"))
-    header, payload, signature = token.token.split(".")
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    assert json.loads(base64.urlsafe_b64decode(header + "==")) == {"alg": "none", "typ": "JWT"}
-    assert claims["tid"] == "contoso.onmicrosoft.com"
-    assert signature == ""
-    assert token.expires_on == claims["exp"]
+    claims = _claims(token.token)
+    assert claims["tid"] == "11111111-2222-4333-8444-555555555555"
+    assert set(claims["roles"]) == simulator.tenant(claims["tid"]).app_permissions
+    assert abs(token.expires_on - (time.time() + 3599)) < 60
+    # The simulator verifies what it issued.
+    graph_call = httpx.get(f"{simulator.base_url}/organization", headers={"Authorization": f"Bearer {token.token}"})
+    assert graph_call.status_code == 200
+
+
+def test_development_tokens_are_cached_until_near_expiry(simulator: GraphSimulator) -> None:
+    credential = DevelopmentCredential("contoso.onmicrosoft.com", simulator.origin)
+    scope = "https://graph.microsoft.com/.default"
+
+    async def twice() -> tuple[str, str]:
+        first = await credential.get_token(scope)
+        return first.token, (await credential.get_token(scope)).token
+
+    first, second = asyncio.run(twice())
+    assert first == second  # no second request: a new token would carry a new `uti`
+    credential._cached[scope] = AccessToken(first, int(time.time()) + 60)  # about to expire
+    assert asyncio.run(credential.get_token(scope)).token != first
+
+
+def test_an_unknown_tenant_is_refused_as_entra_refuses_it(simulator: GraphSimulator) -> None:
+    from jit.adapters.graph.errors import from_exception
+
+    credential = DevelopmentCredential("nowhere.onmicrosoft.com", simulator.origin)
+    with pytest.raises(ClientAuthenticationError) as info:
+        asyncio.run(credential.get_token("https://graph.microsoft.com/.default"))
+    assert "AADSTS90002" in str(info.value.message)
+    assert isinstance(from_exception(info.value), Denied)
+
+
+def test_token_origin_comes_from_the_graph_base_url() -> None:
+    assert token_origin("http://127.0.0.1:1234/v1.0") == "http://127.0.0.1:1234"
+    assert token_origin("http://localhost:9/v1.0/") == "http://localhost:9"
 
 
 def test_development_tokens_are_never_made_for_a_real_graph() -> None:

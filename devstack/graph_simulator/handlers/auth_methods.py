@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import MSG_TAP_POLICY, GraphError, bad_request, not_found
 from ..messages import SimRequest, SimResponse
 from ..routing import Router
-from ..state import TapRecord, Tenant, iso_now
+from ..state import TapRecord, Tenant, iso
 from .common import find_user
 
 # Real passes look like "+drkzqAD": letters, digits and a few symbols.
@@ -34,12 +34,20 @@ def _usability(props: dict[str, Any], now: datetime) -> tuple[bool, str]:
     return True, "EnabledByPolicy"
 
 
-def _view(record: TapRecord, *, with_secret: bool) -> dict[str, Any]:
+def _view(tenant: Tenant, record: TapRecord, *, with_secret: bool) -> dict[str, Any]:
     props = dict(record.props)
-    props["isUsable"], props["methodUsabilityReason"] = _usability(props, datetime.now(UTC))
+    props["isUsable"], props["methodUsabilityReason"] = _usability(props, tenant.clock.now())
     if not with_secret:
         props["temporaryAccessPass"] = None  # only returned on creation
     return {"@odata.type": _TAP_TYPE, **props}
+
+
+def _targeted(tenant: Tenant, user_id: str) -> bool:
+    """In includeTargets (all_users, or a member of an included group) and in no excludeTargets group."""
+    policy = tenant.tap_policy
+    groups = {g.id for g in tenant.groups_of(user_id)}
+    included = "all_users" in policy.include_targets or bool(groups & set(policy.include_targets))
+    return included and not (groups & set(policy.exclude_targets))
 
 
 def get_policy(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
@@ -58,7 +66,8 @@ def create_tap(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimRe
     if not isinstance(body, dict):
         raise bad_request("Empty Payload. JSON content expected.", code="BadRequest")
     policy = tenant.tap_policy
-    if policy.state != "enabled":
+    if policy.state != "enabled" or not _targeted(tenant, user.id):
+        # The same refusal for a disabled method and for a user the policy does not target (azure-docs #111778).
         raise GraphError(400, "BadRequest", MSG_TAP_POLICY)
     lifetime = body.get("lifetimeInMinutes", policy.default_lifetime_minutes)
     if lifetime is None:
@@ -85,7 +94,7 @@ def create_tap(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimRe
             "BadRequest",
             "The Temporary Access Pass policy only allows one-time use passes (isUsableOnce).",
         )
-    created = iso_now(precise=True)
+    created = iso(tenant.clock.now(), precise=True)
     start_raw = body.get("startDateTime")
     if start_raw is None:
         start = created
@@ -116,12 +125,12 @@ def create_tap(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimRe
     # Graph docs: a user has at most one TAP; creating another replaces it.
     tenant.tap_records[user.id] = [record]
     context = f"https://graph.microsoft.com/v1.0/$metadata#users('{user.id}')/authentication/temporaryAccessPassMethods/$entity"
-    return SimResponse(201, {"@odata.context": context, **_view(record, with_secret=True)})
+    return SimResponse(201, {"@odata.context": context, **_view(tenant, record, with_secret=True)})
 
 
 def list_taps(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
     user = find_user(tenant, params["id"])
-    values = [_view(r, with_secret=False) for r in tenant.tap_records.get(user.id, [])]
+    values = [_view(tenant, r, with_secret=False) for r in tenant.tap_records.get(user.id, [])]
     context = f"https://graph.microsoft.com/v1.0/$metadata#users('{user.id}')/authentication/temporaryAccessPassMethods"
     return SimResponse(200, {"@odata.context": context, "value": values})
 
@@ -136,7 +145,7 @@ def _tap(tenant: Tenant, user_id: str, method_id: str) -> TapRecord:
 def get_tap(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
     user = find_user(tenant, params["id"])
     record = _tap(tenant, user.id, params["methodId"])
-    return SimResponse(200, _view(record, with_secret=False))
+    return SimResponse(200, _view(tenant, record, with_secret=False))
 
 
 def delete_tap(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from ..contract import contract
 from ..errors import GraphError, bad_request, not_found, unsupported_query
 from ..messages import SimRequest
 from ..odata import parse_select, project
@@ -27,86 +28,19 @@ USER_DEFAULT_FIELDS = (
     "id",
 )
 
-# v1.0 user properties ($select of anything else is a 400, as in Graph).
-USER_PROPERTIES = (
-    "aboutMe",
-    "accountEnabled",
-    "ageGroup",
-    "assignedLicenses",
-    "assignedPlans",
-    "authorizationInfo",
-    "birthday",
-    "businessPhones",
-    "city",
-    "companyName",
-    "consentProvidedForMinor",
-    "country",
-    "createdDateTime",
-    "creationType",
-    "customSecurityAttributes",
-    "deletedDateTime",
-    "department",
-    "displayName",
-    "employeeHireDate",
-    "employeeId",
-    "employeeLeaveDateTime",
-    "employeeOrgData",
-    "employeeType",
-    "externalUserState",
-    "externalUserStateChangeDateTime",
-    "faxNumber",
-    "givenName",
-    "hireDate",
-    "id",
-    "identities",
-    "imAddresses",
-    "interests",
-    "isManagementRestricted",
-    "isResourceAccount",
-    "jobTitle",
-    "lastPasswordChangeDateTime",
-    "legalAgeGroupClassification",
-    "licenseAssignmentStates",
-    "mail",
-    "mailboxSettings",
-    "mailNickname",
-    "mobilePhone",
-    "mySite",
-    "officeLocation",
-    "onPremisesDistinguishedName",
-    "onPremisesDomainName",
-    "onPremisesExtensionAttributes",
-    "onPremisesImmutableId",
-    "onPremisesLastSyncDateTime",
-    "onPremisesProvisioningErrors",
-    "onPremisesSamAccountName",
-    "onPremisesSecurityIdentifier",
-    "onPremisesSyncEnabled",
-    "onPremisesUserPrincipalName",
-    "otherMails",
-    "passwordPolicies",
-    "passwordProfile",
-    "pastProjects",
-    "postalCode",
-    "preferredDataLocation",
-    "preferredLanguage",
-    "preferredName",
-    "provisionedPlans",
-    "proxyAddresses",
-    "responsibilities",
-    "schools",
-    "securityIdentifier",
-    "showInAddressList",
-    "signInActivity",
-    "signInSessionsValidFromDateTime",
-    "skills",
-    "state",
-    "streetAddress",
-    "surname",
-    "usageLocation",
-    "userPrincipalName",
-    "userType",
-)
+
+
+def declared_properties(type_name: str) -> tuple[str, ...]:
+    """Structural properties of a type (with inherited ones), from the CSDL extract."""
+    schema = contract().schema
+    names: list[str] = []
+    for t in schema.ancestry(type_name):
+        names.extend(p for p in t.props if p not in names)
+    return tuple(names)
+
+
+# v1.0 user properties: what a full user view carries (untracked ones read back as null).
+USER_PROPERTIES = declared_properties("microsoft.graph.user")
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 999
@@ -121,21 +55,12 @@ def find_user(tenant: Tenant, key: str) -> UserRecord:
 
 
 def checked_select(req: SimRequest, known: Sequence[str] | None, type_name: str) -> list[str] | None:
-    """Parse $select; unknown properties are Graph's 400 BadRequest."""
+    """Parse $select into declared spellings (the contract check already refused unknown names)."""
     select = parse_select(req.query.get("$select"))
     if select is None or known is None:
         return select
     canonical = {name.lower(): name for name in known}
-    out: list[str] = []
-    for name in select:
-        match = canonical.get(name.lower())
-        if match is None:
-            raise bad_request(
-                f"Could not find a property named '{name}' on type 'microsoft.graph.{type_name}'.",
-                code="BadRequest",
-            )
-        out.append(match)
-    return out
+    return [canonical.get(name.lower(), name) for name in select]
 
 
 def full_user_view(props: Mapping[str, Any]) -> dict[str, Any]:
@@ -198,7 +123,8 @@ def collection(
     offset = _decode_skiptoken(token) if token else 0
     page = list(items[offset : offset + size])
     body: dict[str, Any] = {"@odata.context": context}
-    if wants_count(req):
+    if wants_count(req) and offset == 0:
+        # "the @odata.count property will be present only in the first page" (concepts/paging.md)
         body["@odata.count"] = len(items)
     if offset + size < len(items):
         query = dict(req.query)

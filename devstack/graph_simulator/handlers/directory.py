@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ..errors import MSG_CONFLICTING_OBJECT, bad_request, not_found
 from ..messages import SimRequest, SimResponse
-from ..odata import apply_filter, parse_select
+from ..odata import apply_filter, parse_select, project
 from ..routing import Router
 from ..state import Domain, Tenant, UserRecord
 from .common import collection, entity_context, full_user_view, list_context, user_view
@@ -34,11 +35,18 @@ def _organization(tenant: Tenant) -> dict[str, Any]:
 
 
 def list_organization(tenant: Tenant, req: SimRequest, _: dict[str, str]) -> SimResponse:
+    select = parse_select(req.query.get("$select"))
     body = {
-        "@odata.context": list_context("organization", None),
-        "value": [_organization(tenant)],
+        "@odata.context": list_context("organization", select),
+        "value": [project(_organization(tenant), select)],
     }
     return SimResponse(200, body)
+
+
+def list_skus(tenant: Tenant, req: SimRequest, _: dict[str, str]) -> SimResponse:
+    select = parse_select(req.query.get("$select"))
+    values = [project(sku.view(), select) for sku in tenant.skus]
+    return SimResponse(200, {"@odata.context": list_context("subscribedSkus", select), "value": values})
 
 
 def get_organization(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
@@ -83,9 +91,14 @@ def _deleted_view(record: UserRecord, select: list[str] | None) -> dict[str, Any
     return {"@odata.type": "#microsoft.graph.user", **view}
 
 
+def _replicated(record: UserRecord) -> bool:
+    # Right after a soft delete, replicas may not list the user in deletedItems yet (tenant replication lag).
+    return time.monotonic() >= record.deleted_visible_after
+
+
 def list_deleted_users(tenant: Tenant, req: SimRequest, _: dict[str, str]) -> SimResponse:
     select = parse_select(req.query.get("$select"))
-    records = list(tenant.deleted_user_records.values())
+    records = [r for r in tenant.deleted_user_records.values() if _replicated(r)]
     views = apply_filter([full_user_view(r.props) for r in records], req.query.get("$filter"))
     ids = {v["id"] for v in views}
     items = [_deleted_view(r, select) for r in records if r.id in ids]
@@ -101,7 +114,7 @@ def list_deleted_groups(tenant: Tenant, req: SimRequest, _: dict[str, str]) -> S
 
 def _deleted(tenant: Tenant, object_id: str) -> UserRecord:
     record = tenant.deleted_user_records.get(object_id.lower())
-    if record is None:
+    if record is None or not _replicated(record):
         raise not_found(object_id)
     return record
 
@@ -129,6 +142,7 @@ def restore_deleted(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> 
 
 def register(router: Router) -> None:
     router.add("GET", "/organization", list_organization)
+    router.add("GET", "/subscribedSkus", list_skus)
     router.add("GET", "/organization/{id}", get_organization)
     router.add("GET", "/domains", list_domains)
     router.add("GET", "/domains/{id}", get_domain)

@@ -1,22 +1,28 @@
-"""/groups/{id}, its members, and membership changes through members/$ref."""
+"""/groups: list/search, read, members (incl. PIM for Groups memberships), and membership changes via members/$ref."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import (
     MSG_MEMBER_EXISTS,
     MSG_MEMBER_NOT_PRESENT,
+    MSG_SEARCH_NEEDS_EVENTUAL,
     GraphError,
     bad_request,
     not_found,
+    unsupported_query,
 )
 from ..messages import SimRequest, SimResponse
+from ..odata import apply_filter
 from ..routing import Router
 from ..state import GroupRecord, Tenant, is_guid
-from .common import checked_select, collection, entity_context, list_context, user_view
+from .common import advanced_query, checked_select, collection, entity_context, list_context, user_view
+from .filters import GROUP_FILTERS
 
+# Group properties the simulator tracks (others read back absent, as if never set).
 GROUP_PROPERTIES = (
     "id",
     "createdDateTime",
@@ -32,6 +38,7 @@ GROUP_PROPERTIES = (
     "securityIdentifier",
     "visibility",
 )
+ROLE_MANAGEMENT = "RoleManagement.ReadWrite.Directory"
 
 # "@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/{id}" (any host/version).
 _ODATA_ID_RE = re.compile(
@@ -47,27 +54,59 @@ def _group(tenant: Tenant, group_id: str) -> GroupRecord:
     return group
 
 
+def group_view(props: Mapping[str, Any], select: list[str] | None) -> dict[str, Any]:
+    view = {k: props.get(k) for k in GROUP_PROPERTIES}
+    if select:
+        wanted = {s.lower() for s in select}
+        view = {k: v for k, v in view.items() if k.lower() in wanted}
+    return view
+
+
 def _member_view(kind: str, props: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
     if kind == "user":
         return {"@odata.type": "#microsoft.graph.user", **user_view(props, select)}
-    view = {k: props.get(k) for k in GROUP_PROPERTIES}
-    if select:
-        view = {k: v for k, v in view.items() if k.lower() in {s.lower() for s in select}}
-    return {"@odata.type": "#microsoft.graph.group", **view}
+    if kind == "group":
+        return {"@odata.type": "#microsoft.graph.group", **group_view(props, select)}
+    return {"@odata.type": f"#microsoft.graph.{kind}", **props}
 
 
 def get_group(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
     group = _group(tenant, params["id"])
     select = checked_select(req, GROUP_PROPERTIES, "group")
-    view = {k: group.props.get(k) for k in (select or GROUP_PROPERTIES)}
-    return SimResponse(200, {"@odata.context": entity_context("groups", select), **view})
+    return SimResponse(200, {"@odata.context": entity_context("groups", select), **group_view(group.props, select)})
+
+
+def _search_matches(props: Mapping[str, Any], search: str) -> bool:
+    # $search="displayName:jit" (tokenised prefix search in Graph; substring here).
+    clauses = [c.strip().strip('"') for c in re.split(r"\s+(?:OR|AND)\s+", search.strip().strip('"'))]
+    for clause in clauses:
+        prop, _, term = clause.partition(":")
+        value = props.get(prop.strip())
+        if isinstance(value, str) and term.strip().lower() in value.lower():
+            return True
+    return False
+
+
+def list_groups(tenant: Tenant, req: SimRequest, _: dict[str, str]) -> SimResponse:
+    select = checked_select(req, GROUP_PROPERTIES, "group")
+    groups: list[Mapping[str, Any]] = [g.props for g in tenant.group_records.values()]
+    search = req.query.get("$search")
+    if search is not None:
+        if not req.eventual:  # concepts/aad-advanced-queries.md: $search needs ConsistencyLevel: eventual
+            raise unsupported_query(MSG_SEARCH_NEEDS_EVENTUAL)
+        groups = [g for g in groups if _search_matches(g, search)]
+    groups = apply_filter(groups, req.query.get("$filter"), GROUP_FILTERS.checker(req))
+    if req.query.get("$orderby") and req.query.get("$filter") is not None and not advanced_query(req):
+        raise unsupported_query("Sorting not supported for current query.")
+    items = [group_view(g, select) for g in groups]
+    return SimResponse(200, collection(req, list_context("groups", select), items))
 
 
 def list_members(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
     group = _group(tenant, params["id"])
     select = checked_select(req, None, "directoryObject")
     items = []
-    for member_id in group.members:
+    for member_id in tenant.members_of(group.id):
         resolved = tenant.directory_object(member_id)
         if resolved is not None:  # soft-deleted or not-yet-replicated members are hidden
             items.append(_member_view(resolved[0], resolved[1], select))
@@ -78,23 +117,40 @@ def list_member_refs(tenant: Tenant, req: SimRequest, params: dict[str, str]) ->
     group = _group(tenant, params["id"])
     refs = [
         {"@odata.id": f"https://graph.microsoft.com/v2/{tenant.id}/directoryObjects/{m}"}
-        for m in group.members
+        for m in tenant.members_of(group.id)
         if tenant.directory_object(m) is not None
     ]
     return SimResponse(200, collection(req, list_context("directoryObjects", None), refs))
 
 
+def _lagging_reference(tenant: Tenant, object_id: str) -> GraphError:
+    """A write that references an object replicas haven't seen: 404 or 400 (tenant.lag_status)."""
+    if tenant.lag_error_status() == 400:
+        return bad_request(f"Invalid object identifier '{object_id}'.")
+    return not_found(object_id)
+
+
+def _require_role_management(req: SimRequest, group: GroupRecord) -> None:
+    # group-post-members.md / group-delete-members.md: for a role-assignable group "the app must also be assigned
+    # the RoleManagement.ReadWrite.Directory permission".
+    if group.role_assignable:
+        req.auth.require_permission(ROLE_MANAGEMENT)
+
+
 def add_member(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
     group = _group(tenant, params["id"])
+    _require_role_management(req, group)
     body = req.json_object()
     odata_id = body.get("@odata.id")
     match = _ODATA_ID_RE.search(odata_id) if isinstance(odata_id, str) else None
     if match is None:
         raise bad_request(f"Invalid object identifier '{odata_id}'.")
     member_id = match.group("id").lower()
+    if tenant.lagging(member_id):
+        raise _lagging_reference(tenant, member_id)
     if tenant.directory_object(member_id) is None:
         raise not_found(member_id)
-    if member_id in group.members:
+    if member_id in tenant.members_of(group.id):
         raise bad_request(MSG_MEMBER_EXISTS)
     group.members.append(member_id)
     return SimResponse(204)
@@ -102,6 +158,7 @@ def add_member(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimRe
 
 def remove_member(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
     group = _group(tenant, params["id"])
+    _require_role_management(req, group)
     member_id = params["memberId"].lower()
     if not is_guid(member_id):
         raise GraphError(
@@ -109,6 +166,8 @@ def remove_member(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> Si
             "Request_UnsupportedQuery",
             "Unsupported referenced-object resource identifier for link property 'members'.",
         )
+    if tenant.lagging(member_id):
+        raise _lagging_reference(tenant, member_id)
     if tenant.directory_object(member_id) is None:
         raise not_found(member_id)
     if member_id not in group.members:
@@ -119,6 +178,7 @@ def remove_member(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> Si
 
 
 def register(router: Router) -> None:
+    router.add("GET", "/groups", list_groups)
     router.add("GET", "/groups/{id}", get_group)
     router.add("GET", "/groups/{id}/members", list_members)
     router.add("GET", "/groups/{id}/members/$ref", list_member_refs)

@@ -7,7 +7,7 @@ import hashlib
 import uuid
 from typing import Any
 
-from ..errors import MSG_CONFLICTING_OBJECT, bad_request, not_found, required_property_message
+from ..errors import MSG_CONFLICTING_OBJECT, bad_request, invalid_property_message, not_found, required_property_message
 from ..messages import SimRequest, SimResponse
 from ..odata import apply_filter, parse_select, project
 from ..routing import Router
@@ -70,14 +70,14 @@ def _expand(req: SimRequest) -> set[str]:
 
 def list_assignments(tenant: Tenant, req: SimRequest, _: dict[str, str]) -> SimResponse:
     select = parse_select(req.query.get("$select"))
-    items = apply_filter(list(tenant.role_assignment_records.values()), req.query.get("$filter"))
+    items = apply_filter(tenant.role_assignments_now(), req.query.get("$filter"))
     expand = _expand(req)
     values = [project(_assignment_view(tenant, dict(ra), expand), select) for ra in items]
     return SimResponse(200, collection(req, list_context(ASSIGNMENTS, select), values))
 
 
 def _assignment(tenant: Tenant, assignment: str) -> dict[str, Any]:
-    ra = tenant.role_assignment_records.get(assignment)
+    ra = next((a for a in tenant.role_assignments_now() if a["id"] == assignment), None)
     if ra is None:
         raise not_found(assignment)
     return ra
@@ -102,14 +102,23 @@ def create_assignment(tenant: Tenant, req: SimRequest, _: dict[str, str]) -> Sim
         raise bad_request(required_property_message("principalId", "UnifiedRoleAssignment"))
     if not scope and not app_scope:
         raise bad_request(required_property_message("directoryScopeId", "UnifiedRoleAssignment"))
-    if not is_guid(principal_id) or tenant.directory_object(principal_id) is None:
+    if is_guid(principal_id) and tenant.lagging(principal_id):
+        # Replication lag: a principal created moments ago surfaces as 404 or 400 (tenant.lag_status).
+        if tenant.lag_error_status() == 400:
+            raise bad_request(invalid_property_message("principalId", "UnifiedRoleAssignment"))
         raise not_found(principal_id)
+    resolved = tenant.directory_object(principal_id) if is_guid(principal_id) else None
+    if resolved is None:
+        raise not_found(principal_id)
+    if resolved[0] == "group" and not resolved[1].get("isAssignableToRole"):
+        # Only role-assignable groups can hold roles (recorded: Microsoft365DSC issue #879).
+        raise bad_request("Groups without IsAssignableToRole property set cannot be assigned to roles.")
     if not is_guid(role_id):
         raise not_found(role_id)
     definition = _definition(tenant, role_id)
     scope_key = str(scope or app_scope)
     ra_id = assignment_id(definition["id"], principal_id, scope_key)
-    if ra_id in tenant.role_assignment_records:
+    if any(a["id"] == ra_id for a in tenant.role_assignments_now()):
         raise bad_request(MSG_CONFLICTING_OBJECT)
     ra = {
         "id": ra_id,
@@ -124,7 +133,9 @@ def create_assignment(tenant: Tenant, req: SimRequest, _: dict[str, str]) -> Sim
 
 
 def delete_assignment(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
-    ra = _assignment(tenant, params["id"])
+    ra = tenant.role_assignment_records.get(params["id"])
+    if ra is None:
+        raise not_found(params["id"])  # incl. assignments a PIM schedule makes: those end with their schedule
     if not tenant.accept_deletes_without_effect:
         del tenant.role_assignment_records[ra["id"]]
     return SimResponse(204)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from ..contract import contract
 from ..errors import (
     MSG_COUNT_UNSUPPORTED,
     MSG_DUPLICATE_UPN,
@@ -16,17 +17,16 @@ from ..errors import (
     MSG_UPN_DOMAIN,
     MSG_UPN_INVALID,
     GraphError,
-    advanced_operator_message,
     bad_request,
     invalid_property_message,
     required_property_message,
-    unsupported_filter_message,
     unsupported_query,
 )
 from ..messages import SimRequest, SimResponse
-from ..odata import Node, apply_filter, usages
+from ..odata import apply_filter, parse_select
 from ..routing import Router
-from ..state import EXTENSION_ATTRIBUTE_KEYS, SentMessage, Tenant, default_user_props, iso_now
+from ..sensitive import RESET_PASSWORDS, SENSITIVE_ACTIONS, SENSITIVE_PROPERTIES
+from ..state import EXTENSION_ATTRIBUTE_KEYS, GroupRecord, SentMessage, Tenant, UserRecord, default_user_props, iso_now
 from .common import (
     USER_PROPERTIES,
     advanced_query,
@@ -37,6 +37,7 @@ from .common import (
     list_context,
     user_view,
 )
+from .filters import USER_FILTERS
 
 REQUIRED_ON_CREATE = (
     "accountEnabled",
@@ -46,80 +47,11 @@ REQUIRED_ON_CREATE = (
     "userPrincipalName",
 )
 
-# Writable properties the simulator stores. Others are rejected like unknown ones.
-WRITABLE = {
-    "accountEnabled",
-    "businessPhones",
-    "city",
-    "companyName",
-    "country",
-    "department",
-    "displayName",
-    "employeeId",
-    "employeeType",
-    "givenName",
-    "identities",
-    "jobTitle",
-    "mail",
-    "mailNickname",
-    "mobilePhone",
-    "officeLocation",
-    "onPremisesExtensionAttributes",
-    "onPremisesImmutableId",
-    "otherMails",
-    "passwordPolicies",
-    "passwordProfile",
-    "preferredLanguage",
-    "state",
-    "surname",
-    "usageLocation",
-    "userPrincipalName",
-    "userType",
+# Canonical spelling of every declared user property (the contract already refused undeclared ones).
+_DECLARED = {name.lower(): name for name in USER_PROPERTIES}
+USER_PROPERTY_TYPES = {
+    name: str(ref) for t in contract().schema.ancestry("microsoft.graph.user") for name, ref in t.props.items()
 }
-_WRITABLE_CANONICAL = {name.lower(): name for name in WRITABLE}
-
-# $filter support per user property, from the docs' "filter-directory-objects"
-# table: operators that work by default; everything else listed in ADVANCED needs
-# ConsistencyLevel: eventual + $count=true. `in` follows `eq`; ne/not are advanced.
-_DEFAULT_OPS: dict[str, set[str]] = {
-    "accountEnabled": {"eq", "in"},
-    "city": {"eq", "in", "startswith", "ge"},
-    "country": {"eq", "in", "startswith", "ge", "le"},
-    "createdDateTime": {"eq", "ge", "le", "gt", "lt"},
-    "department": {"eq", "in", "startswith", "ge", "le"},
-    "displayName": {"eq", "in", "startswith"},
-    "employeeId": {"eq", "in", "startswith"},
-    "givenName": {"eq", "in", "startswith", "ge", "le"},
-    "id": {"eq", "in"},
-    "jobTitle": {"eq", "in", "ge", "le"},
-    "mail": {"eq", "in", "startswith", "ge", "le"},
-    "mailNickname": {"eq", "in", "startswith", "ge", "le"},
-    "onPremisesSyncEnabled": {"eq", "in"},
-    "otherMails": {"eq", "startswith", "ge", "le"},
-    "proxyAddresses": {"eq", "startswith", "ge", "le"},
-    "state": {"eq", "in", "startswith", "ge", "le"},
-    "surname": {"eq", "in", "startswith", "ge", "le"},
-    "usageLocation": {"eq", "in", "startswith", "ge", "le"},
-    "userPrincipalName": {"eq", "in", "startswith", "le"},
-    "userType": {"eq", "in"},
-}
-_ADVANCED_ONLY = {
-    "companyName",
-    "employeeHireDate",
-    "employeeType",
-    "mobilePhone",
-    "officeLocation",
-    "onPremisesExtensionAttributes",
-    "onPremisesImmutableId",
-    "onPremisesSamAccountName",
-    "passwordPolicies",
-    "postalCode",
-    "preferredLanguage",
-    "streetAddress",
-}
-_ENDSWITH_OK = {"mail", "otherMails", "userPrincipalName", "proxyAddresses"}
-_ALL_OPS = {"eq", "ne", "not", "gt", "ge", "lt", "le", "in", "startswith", "endswith"}
-_OP_NAMES = {"startswith": "startsWith", "endswith": "endsWith"}
 
 _UPN_LOCAL_RE = re.compile(r"^[A-Za-z0-9'.\-_!#^~]+$")
 _DOMAIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
@@ -163,37 +95,6 @@ def _upn_error(message: str) -> GraphError:
     )
 
 
-def _check_user_filter(req: SimRequest) -> Callable[[Node], None]:
-    advanced = advanced_query(req)
-
-    def check(node: Node) -> None:
-        for prop, op in usages(node):
-            base = prop.split("/", 1)[0]
-            canonical = next((p for p in USER_PROPERTIES if p.lower() == base.lower()), base)
-            known = canonical in _DEFAULT_OPS or canonical in _ADVANCED_ONLY
-            allowed_advanced = known and (
-                op in {"eq", "ne", "not", "in", "ge", "le", "gt", "lt", "startswith"}
-                or (op == "endswith" and canonical in _ENDSWITH_OK)
-            )
-            if not known or not allowed_advanced or op not in _ALL_OPS:
-                raise unsupported_query(unsupported_filter_message(prop))
-            if op in _DEFAULT_OPS.get(canonical, set()) or advanced:
-                continue
-            if canonical in _ADVANCED_ONLY:
-                raise unsupported_query(unsupported_filter_message(prop))
-            raise unsupported_query(advanced_operator_message(_OP_NAMES.get(op, op)))
-
-    return check
-
-
-def _reject_unknown_properties(body: Mapping[str, Any]) -> None:
-    for key in body:
-        if "@odata." in key or key.startswith("extension_"):
-            continue
-        if key.lower() not in _WRITABLE_CANONICAL:
-            raise bad_request(f"Property '{key}' does not exist as a declared property or extension property.")
-
-
 def _apply(tenant: Tenant, props: dict[str, Any], body: Mapping[str, Any]) -> str | None:
     """Validate and copy writable properties; returns a new password if one was given."""
     password: str | None = None
@@ -203,7 +104,9 @@ def _apply(tenant: Tenant, props: dict[str, Any], body: Mapping[str, Any]) -> st
         if raw_key.startswith("extension_"):
             props[raw_key] = value
             continue
-        key = _WRITABLE_CANONICAL[raw_key.lower()]
+        key = _DECLARED.get(raw_key.lower())
+        if key is None:
+            continue  # a navigation binding (manager@odata.bind, ...): not modelled
         if key == "accountEnabled":
             if not isinstance(value, bool):
                 raise bad_request(invalid_property_message(key))
@@ -239,7 +142,8 @@ def _apply(tenant: Tenant, props: dict[str, Any], body: Mapping[str, Any]) -> st
                 raise bad_request(invalid_property_message(key))
             props[key] = value
         else:
-            if value is not None and not isinstance(value, str):
+            expected = USER_PROPERTY_TYPES.get(key)
+            if expected == "Edm.String" and value is not None and not isinstance(value, str):
                 raise bad_request(invalid_property_message(key))
             if key == "employeeType" and isinstance(value, str) and len(value) > 64:
                 raise bad_request(invalid_property_message(key))
@@ -264,7 +168,6 @@ def _merged_extension_attributes(current: Any, update: Any) -> dict[str, Any]:
 
 def create_user(tenant: Tenant, req: SimRequest, _: dict[str, str]) -> SimResponse:
     body = req.json_object()
-    _reject_unknown_properties(body)
     present = {k.lower(): k for k in body}
     for prop in REQUIRED_ON_CREATE:
         if prop.lower() not in present or body[present[prop.lower()]] is None:
@@ -310,7 +213,7 @@ def _filtered_users(tenant: Tenant, req: SimRequest) -> list[Mapping[str, Any]]:
         if not req.eventual:
             raise unsupported_query(MSG_SEARCH_NEEDS_EVENTUAL)
         users = [u for u in users if _search_matches(u, search)]
-    filtered = apply_filter(users, req.query.get("$filter"), _check_user_filter(req))
+    filtered = apply_filter(users, req.query.get("$filter"), USER_FILTERS.checker(req))
     result = list(filtered)
     orderby = req.query.get("$orderby")
     if orderby:
@@ -348,10 +251,21 @@ def count_users(tenant: Tenant, req: SimRequest, _: dict[str, str]) -> SimRespon
     return SimResponse(200, str(len(_filtered_users(tenant, req))))
 
 
+def _check_sensitive_update(req: SimRequest, record: UserRecord, body: Mapping[str, Any]) -> None:
+    """App-only updates of sensitive properties follow Microsoft's tables (sensitive.py, user-update.md)."""
+    keys = {k.lower() for k in body if "@" not in k}
+    if "passwordprofile" in keys:
+        # user-update.md: "In app-only scenarios, the calling app must be assigned a supported permission and at
+        # least the User Administrator Microsoft Entra role" - and "Who can reset passwords" decides for admins.
+        req.auth.require_sensitive(record.id, RESET_PASSWORDS, always_needs_role=True)
+    if keys & (SENSITIVE_PROPERTIES - {"passwordprofile"}):
+        req.auth.require_sensitive(record.id, SENSITIVE_ACTIONS)
+
+
 def update_user(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
     record = find_user(tenant, params["id"])
     body = req.json_object()
-    _reject_unknown_properties(body)
+    _check_sensitive_update(req, record, body)
     props = dict(record.props)
     password = _apply(tenant, props, body)
     conflict = tenant.upn_taken(props["userPrincipalName"], except_id=record.id)
@@ -368,6 +282,9 @@ def update_user(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimR
 
 def delete_user(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
     record = find_user(tenant, params["id"])
+    # user-delete.md: in app-only scenarios User.ReadWrite.All "isn't enough privilege to delete users with
+    # privileged administrative roles"; the app needs a role from "Who can perform sensitive actions".
+    req.auth.require_sensitive(record.id, SENSITIVE_ACTIONS)
     if not tenant.accept_deletes_without_effect:
         tenant.soft_delete_user(record)
     return SimResponse(204)
@@ -386,6 +303,12 @@ def revoke_sessions(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> 
 
 def send_mail(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
     record = find_user(tenant, params["id"])
+    if not record.has_mailbox:
+        # Exchange Online answers for a user without a mailbox (a user created through Graph has none until
+        # licensed): see BEHAVIOUR.md for the recorded responses.
+        raise GraphError(
+            404, "MailboxNotEnabledForRESTAPI", "The mailbox is either inactive, soft-deleted, or is hosted on-premise."
+        )
     body = req.json_object()
     message = body.get("message") or body.get("Message")
     if not isinstance(message, Mapping):
@@ -402,12 +325,45 @@ def send_mail(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimRes
     return SimResponse(202)
 
 
+def directory_role_view(tenant: Tenant, role_template_id: str) -> dict[str, Any]:
+    """A directoryRole object (the activated role) as memberOf lists it (json-batching.md response example 1)."""
+    definition = tenant.role_definitions.get(role_template_id, {})
+    return {
+        "@odata.type": "#microsoft.graph.directoryRole",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"directoryRole:{tenant.id}:{role_template_id}")),
+        "deletedDateTime": None,
+        "description": definition.get("description"),
+        "displayName": definition.get("displayName"),
+        "roleTemplateId": role_template_id,
+    }
+
+
+def _group_entry(group: GroupRecord) -> dict[str, Any]:
+    return {"@odata.type": "#microsoft.graph.group", **group.props}
+
+
+def _with_select(req: SimRequest, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    select = parse_select(req.query.get("$select"))
+    if not select:
+        return items
+    wanted = {s.lower() for s in select} | {"@odata.type"}
+    return [{k: v for k, v in item.items() if k.lower() in wanted} for item in items]
+
+
 def member_of(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
+    """Direct groups, and the directory roles the user holds directly (memberOf lists directoryRole objects)."""
     record = find_user(tenant, params["id"])
-    groups = [
-        {"@odata.type": "#microsoft.graph.group", **g.props} for g in tenant.group_records.values() if record.id in g.members
-    ]
-    return SimResponse(200, collection(req, list_context("directoryObjects", None), groups))
+    items = [_group_entry(g) for g in tenant.groups_of(record.id)]
+    items += [directory_role_view(tenant, r) for r in sorted(tenant.roles_of(record.id, include_groups=False))]
+    return SimResponse(200, collection(req, list_context("directoryObjects", None), _with_select(req, items)))
+
+
+def transitive_member_of(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
+    """Groups through nesting, and directory roles held directly or through role-assignable groups."""
+    record = find_user(tenant, params["id"])
+    items = [_group_entry(g) for g in tenant.groups_of(record.id, transitive=True)]
+    items += [directory_role_view(tenant, r) for r in sorted(tenant.roles_of(record.id))]
+    return SimResponse(200, collection(req, list_context("directoryObjects", None), _with_select(req, items)))
 
 
 def register(router: Router) -> None:
@@ -420,3 +376,4 @@ def register(router: Router) -> None:
     router.add("POST", "/users/{id}/revokeSignInSessions", revoke_sessions)
     router.add("POST", "/users/{id}/sendMail", send_mail)
     router.add("GET", "/users/{id}/memberOf", member_of)
+    router.add("GET", "/users/{id}/transitiveMemberOf", transitive_member_of)

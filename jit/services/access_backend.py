@@ -95,6 +95,8 @@ class Item:
     lifetime_minutes: int = 60  # credentials only
     usable_once: bool = False  # credentials only
     reference: str | None = None  # the directory's id of the thing, when known (what taking it away addresses)
+    # A credential the directory grants only to members of a group this grant adds: it must come after them.
+    after_memberships: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,8 @@ class CredentialPolicy:
     usable_once_enforced: bool = False
     # False when the policy targets groups the account is not (and will not be, through this grant) a member of.
     targets_account: bool = True
+    # True when it targets the account only through a group this grant adds.
+    through_requested_groups: bool = False
     detail: str = ""
 
 

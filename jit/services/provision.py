@@ -259,7 +259,13 @@ class ProvisioningSaga:
         wanted = grant.request.tap.lifetime_in_minutes
         lifetime = min(max(wanted, policy.minimum_lifetime_minutes), policy.maximum_lifetime_minutes)
         once = grant.request.tap.is_usable_once or policy.usable_once_enforced
-        return Item(ItemKind.CREDENTIAL, CredentialKind.TEMPORARY_ACCESS_PASS.value, lifetime_minutes=lifetime, usable_once=once)
+        return Item(
+            ItemKind.CREDENTIAL,
+            CredentialKind.TEMPORARY_ACCESS_PASS.value,
+            lifetime_minutes=lifetime,
+            usable_once=once,
+            after_memberships=policy.through_requested_groups,
+        )
 
     # The account ------------------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from jit.adapters.backends import BackendKind
-from jit.adapters.graph.gateway import BATCH_LIMIT, GraphAnswer, GraphCall, GraphGateway, segment
+from jit.adapters.graph.gateway import GraphAnswer, GraphCall, GraphGateway, segment
 from jit.domain.roles import RoleDefinition, RoleIndex
 from jit.services.access_backend import (
     Account,
@@ -174,7 +174,7 @@ class EntraBackend:
         account_groups = _ids_of(transitive, "group")
         policy = None
         if at_policy >= 0:
-            policy = _credential_policy(answers[at_policy].json(), account_groups | {g.lower() for g in need.groups})
+            policy = _credential_policy(answers[at_policy].json(), account_groups, {g.lower() for g in need.groups})
         return Survey(
             directory_id=organization["id"],
             display_name=organization["displayName"],
@@ -277,24 +277,26 @@ class EntraBackend:
         return Account(str(created["id"]), str(created.get("userPrincipalName") or account.principal_name), account.marker, True)
 
     async def grant(self, account: Account, items: Sequence[Item], window: Window) -> list[Outcome]:
-        # Memberships first, then the pass (the TAP policy may target a group this grant adds: the pass waits for
-        # the memberships, `dependsOn`, in the same batch), then the roles; batches of 20 go side by side.
-        groups = [i for i in items if i.kind is ItemKind.GROUP]
-        passes = [i for i in items if i.kind is ItemKind.CREDENTIAL]
-        roles = [i for i in items if i.kind is ItemKind.ROLE]
-        together = len(groups) + len(passes) <= BATCH_LIMIT
-        ordered = [*groups, *(passes if together else []), *roles]
-        calls = [self._grant_call(account, item) for item in ordered]
-        depends = {len(groups) + n: list(range(len(groups))) for n in range(len(passes))} if together and groups else {}
-        answers = dict(zip((id(i) for i in ordered), await self._graph.batch(calls, depends_on=depends), strict=True))
-        memberships_in = all(_done_or_present(answers[id(g)]) for g in groups)
-        # A pass that waited on a membership that was already there got 424 (Graph fails dependents of any failed
-        # request, "already a member" included), and so does one behind more memberships than a batch holds: once
-        # the memberships are in, the pass goes on its own.
-        late = [p for p in passes if id(p) not in answers or (answers[id(p)].status == 424 and memberships_in)]
-        if late:
-            again = await self._graph.batch([self._grant_call(account, p) for p in late])
-            answers.update(zip((id(p) for p in late), again, strict=True))
+        # One batch, fully parallel (Graph takes a batch either fully sequential or fully parallel, and a sequential
+        # one fails everything after an "already there"). A pass the TAP policy grants only through a membership this
+        # grant adds goes in a second batch, once the memberships are in.
+        later = [i for i in items if i.kind is ItemKind.CREDENTIAL and i.after_memberships]
+        first = [i for i in items if not (i.kind is ItemKind.CREDENTIAL and i.after_memberships)]
+        answers = dict(
+            zip((id(i) for i in first), await self._graph.batch([self._grant_call(account, i) for i in first]), strict=True)
+        )
+        if later:
+            groups = [i for i in first if i.kind is ItemKind.GROUP]
+            if all(_done_or_present(answers[id(g)]) for g in groups):
+                answers.update(
+                    zip(
+                        (id(i) for i in later),
+                        await self._graph.batch([self._grant_call(account, i) for i in later]),
+                        strict=True,
+                    )
+                )
+            else:
+                answers.update((id(i), _failed_dependency()) for i in later)
         return [_granted(item, answers[id(item)]) for item in items]
 
     def _grant_call(self, account: Account, item: Item) -> GraphCall:
@@ -343,24 +345,17 @@ class EntraBackend:
             ]
         elif end in (AccountEnd.DELETE, AccountEnd.PURGE):
             ends = [GraphCall("DELETE", f"/users/{user}")]
-        removals = list(range(len(calls)))
-        end_at = list(range(len(calls), len(calls) + len(ends)))
-        if len(calls) + len(ends) <= BATCH_LIMIT:
-            # One batch: the account's end waits for its removals (`dependsOn`), and fails with them (424).
-            depends = {at: removals for at in end_at} if removals else {}
-            answers = await self._graph.batch([*calls, *ends], depends_on=depends) if calls or ends else []
-        else:
-            answers = await self._graph.batch(calls)
-            answers += [_failed_dependency()] * len(ends)
+        # Removals first, then the account's end in a second batch: an account must lose its roles before it is
+        # disabled or deleted, and a batch with an order must be fully sequential, where one "already gone" would
+        # fail everything after it. Each batch is fully parallel.
+        answers = await self._graph.batch(calls) if calls else []
         removed = [_removed(item, answers[at]) for item, at in plan if at is not None]
-        if (
-            ends
-            and any(answers[at].status == 424 for at in end_at)
-            and all(o.status is not OutcomeStatus.FAILED for o in removed)
-        ):
-            # A removal found its access already gone (a 404 or "not a member", which Graph counts as failed and so
-            # fails the end that waited on it), or the removals filled a batch: the access is gone; end the account.
-            answers[end_at[0] :] = await self._graph.batch(ends)
+        end_at = list(range(len(answers), len(answers) + len(ends)))
+        if ends:
+            if all(o.status is not OutcomeStatus.FAILED for o in removed):
+                answers += await self._graph.batch(ends)
+            else:
+                answers += [_failed_dependency()] * len(ends)
         outcomes = [_removed(item, answers[at]) if at is not None else Outcome(item, OutcomeStatus.PRESENT) for item, at in plan]
         if end is not None:
             account_item = Item(ItemKind.ACCOUNT, end.value)
@@ -484,14 +479,15 @@ def _organization(body: Any) -> dict[str, Any]:
     }
 
 
-def _credential_policy(body: Any, groups_of_account: set[str] | frozenset[str]) -> CredentialPolicy:
+def _credential_policy(body: Any, account_groups: frozenset[str], requested: set[str]) -> CredentialPolicy:
     """The TAP method configuration, and whether it reaches this account: `includeTargets` name `all_users` or groups,
     `excludeTargets` groups (temporaryAccessPassAuthenticationMethodConfiguration)."""
     enabled = str(body.get("state", "")).lower() == "enabled"
     included = {str(t.get("id") or "").lower() for t in body.get("includeTargets") or []}
     excluded = {str(t.get("id") or "").lower() for t in body.get("excludeTargets") or []}
-    groups = {g.lower() for g in groups_of_account}
+    groups = {g.lower() for g in account_groups} | requested
     targeted = (ALL_USERS in included or bool(included & groups)) and not (excluded & groups)
+    already = ALL_USERS in included or bool(included & {g.lower() for g in account_groups})
     detail = ""
     if enabled and not targeted:
         detail = "the tenant's Temporary Access Pass policy does not target this account " + (
@@ -503,6 +499,7 @@ def _credential_policy(body: Any, groups_of_account: set[str] | frozenset[str]) 
         maximum_lifetime_minutes=int(body.get("maximumLifetimeInMinutes") or 480),
         usable_once_enforced=bool(body.get("isUsableOnce", False)),
         targets_account=targeted,
+        through_requested_groups=targeted and not already,
         detail=detail,
     )
 

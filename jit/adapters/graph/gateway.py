@@ -109,16 +109,17 @@ class GraphGateway:
             raise DirectoryError(f"Graph's next page is not on {self._base_url}: refused")
         return (await self._send("GET", link, headers, None)).json() or {}
 
-    async def batch(self, calls: Sequence[GraphCall], depends_on: dict[int, list[int]] | None = None) -> list[GraphAnswer]:
+    async def batch(self, calls: Sequence[GraphCall]) -> list[GraphAnswer]:
         """Send calls through $batch, 20 at a time (Graph's limit), the batches side by side; one answer per call, in
-        order. `depends_on` maps a call's index to the indexes it must wait for, in the same batch of 20."""
+        order. Each batch is fully parallel: Graph runs its requests in any order (a caller that needs an order sends
+        a second batch after the first)."""
         import asyncio
 
         chunks = [range(start, min(start + BATCH_LIMIT, len(calls))) for start in range(0, len(calls), BATCH_LIMIT)]
-        answered = await asyncio.gather(*(self._batch_of(calls, chunk, depends_on or {}) for chunk in chunks))
+        answered = await asyncio.gather(*(self._batch_of(calls, chunk) for chunk in chunks))
         return [answer for chunk in answered for answer in chunk]
 
-    async def _batch_of(self, calls: Sequence[GraphCall], chunk: range, depends_on: dict[int, list[int]]) -> list[GraphAnswer]:
+    async def _batch_of(self, calls: Sequence[GraphCall], chunk: range) -> list[GraphAnswer]:
         requests = []
         for number, index in enumerate(chunk, start=1):
             call = calls[index]
@@ -129,11 +130,6 @@ class GraphGateway:
                 headers.setdefault("Content-Type", "application/json")
             if headers:
                 item["headers"] = headers
-            waits = [i - chunk.start + 1 for i in depends_on.get(index, [])]
-            if any(not 1 <= w < number for w in waits):
-                raise ValueError("a $batch dependency must come earlier in the same batch of 20")
-            if waits:
-                item["dependsOn"] = [str(w) for w in waits]
             requests.append(item)
         envelope = await self._send("POST", f"{self._base_url}/$batch", {}, {"requests": requests})
         by_id = {str(r.get("id")): r for r in (envelope.json() or {}).get("responses", [])}

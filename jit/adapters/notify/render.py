@@ -8,8 +8,8 @@ parameters that carry keys (`code=` is an Azure Functions key), since they end u
 
 from __future__ import annotations
 
-import re
 import html
+import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit

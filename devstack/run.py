@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         for thing in reversed(started):
             try:
                 thing.stop()
-            except Exception:  # noqa: BLE001 - stopping the rest matters more
+            except Exception:
                 log.exception("stopping %s", type(thing).__name__)
 
     try:
@@ -232,11 +232,13 @@ JIT admin access is running at {base}
   API for people:     {base}/api/jit/...   (an Entra ID bearer token; the portal gets one for you)
   API for machines:   {base}/api/svc/jit/...   with header x-functions-key: {machine_key}
   Storage (Azurite):  {env["AzureWebJobsStorage"].split("TableEndpoint=")[1].rstrip(";")}
-  Graph simulator:    {env.get("GRAPH_BASE_URL")}   (control: {simulator.control_url}; sent mail, users, roles: GET {simulator.control_url}/tenants)
+  Graph simulator:    {env.get("GRAPH_BASE_URL")}
+                      (sent mail, users, roles: GET {simulator.control_url}/tenants)
   Sign-in (issuer):   {issuer.authority}
 
 Request access as a machine would, poll the Location until "Active" (a person fetches the TAP in the portal):
-  curl -si -X POST {base}/api/svc/jit/requests -H 'x-functions-key: {machine_key}' -H 'Content-Type: application/json' -d '{example}'
+  curl -si -X POST {base}/api/svc/jit/requests -H 'x-functions-key: {machine_key}' \\
+       -H 'Content-Type: application/json' -d '{example}'
   curl -s {base}/api/svc/jit/requests/<id> -H 'x-functions-key: {machine_key}'
 Stop with Ctrl-C.
 """

@@ -38,25 +38,33 @@ DEFAULT_ROLES = ("Jit.Requester", "Jit.Admin")
 _issuer: OidcIssuer | None = None
 
 
+def _running_issuer() -> OidcIssuer:
+    """The session's issuer, started on first use (modules may build headers while being collected)."""
+    global _issuer
+    if _issuer is None:
+        _issuer = OidcIssuer().start()
+    return _issuer
+
+
 @pytest.fixture(scope="session", autouse=True)
 def issuer() -> Iterator[OidcIssuer]:
     """The local OpenID issuer that stands in for Entra ID: tests sign people in with its tokens."""
     global _issuer
-    with OidcIssuer() as started:
-        _issuer = started
-        yield started
-        _issuer = None
+    started = _running_issuer()
+    yield started
+    started.stop()
+    _issuer = None
 
 
 def token_for(name: str, *roles: str, object_id: str | None = None) -> str:
     """An Entra-shaped access token for a person (the same name gets the same object id)."""
-    assert _issuer is not None, "the issuer fixture is not running"
+    running = _running_issuer()
     oid = object_id or str(uuid.uuid5(uuid.NAMESPACE_DNS, name))
     try:
-        person = _issuer.person(oid)
+        person = running.person(oid)
     except KeyError:
-        person = _issuer.add_person(name, name, roles, object_id=oid)
-    return _issuer.mint(person, roles=roles)
+        person = running.add_person(name, name, roles, object_id=oid)
+    return running.mint(person, roles=roles)
 
 
 def principal(name: str, *roles: str, object_id: str | None = None) -> dict[str, str]:

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from jit.domain.accounts import is_marked_for, random_password
 from jit.domain.audit import AuditEntry
 from jit.domain.clock import Clock
 from jit.domain.errors import IllegalTransition
 from jit.domain.grant import Grant, Status
-from jit.domain.ledger import Ledger, LedgerWrite
-from jit.domain.progress import ExpirationRecord, ItemState
+from jit.domain.ledger import Ledger, LedgerWrite, Origin
+from jit.domain.progress import ExpirationRecord, GroupRecord, ItemState, RoleRecord
 from jit.domain.request import ExpirationAction
 from jit.services.access_backend import (
     AccessBackend,
@@ -138,13 +140,14 @@ class ExpirationSaga:
         # grant still needs.
         take_roles = end is not None or ExpirationAction.REMOVE_ROLES in actions
         take_groups = end is not None or ExpirationAction.REMOVE_GROUPS in actions
-        for role in progress.roles_made_here if take_roles else ():
+        for role in _ours(progress.roles, "role", lambda r: r.role_id, ledger) if take_roles else ():
             key = Ledger.key("role", role.role_id)
             if ledger is not None and ledger.others(key, grant.id, live):
                 kept.add(key)
                 continue
-            items.append(Item(ItemKind.ROLE, role.role_id, reference=role.reference))
-        for group in progress.groups_made_here if take_groups else ():
+            entry = ledger.entry(key) if ledger is not None else None
+            items.append(Item(ItemKind.ROLE, role.role_id, reference=role.reference or (entry.reference if entry else None)))
+        for group in _ours(progress.groups, "group", lambda g: g.group_id, ledger) if take_groups else ():
             key = Ledger.key("group", group.group_id)
             if ledger is not None and ledger.others(key, grant.id, live):
                 kept.add(key)
@@ -202,13 +205,13 @@ class ExpirationSaga:
 
         def record(current: Grant) -> Grant:
             progress = current.progress
-            for role in progress.roles_made_here:
+            for role in _ours(progress.roles, "role", lambda r: r.role_id, ledger):
                 key = Ledger.key("role", role.role_id)
                 if key in kept:
                     progress = progress.with_role(replace(role, state=ItemState.KEPT))
                 elif key in removed:
                     progress = progress.with_role(replace(role, state=ItemState.REMOVED))
-            for group in progress.groups_made_here:
+            for group in _ours(progress.groups, "group", lambda g: g.group_id, ledger):
                 key = Ledger.key("group", group.group_id)
                 if key in kept:
                     progress = progress.with_group(replace(group, state=ItemState.KEPT))
@@ -355,3 +358,20 @@ def _lagging_purge(outcome: Outcome, grant: Grant, now: datetime) -> bool:
     """A purge that found nothing in the recycle bin: right after the delete that is lag, later it is gone already.
     Either way not a failure here: verification reads the bin and decides (with the lag window in mind)."""
     return outcome.item.kind is ItemKind.ACCOUNT and isinstance(outcome.error, NotFoundInDirectory)
+
+
+_Record = TypeVar("_Record", RoleRecord, GroupRecord)
+
+
+def _ours(records: tuple[_Record, ...], kind: str, ident: Callable[[_Record], str], ledger: Ledger | None) -> list[_Record]:
+    """The access this grant's end answers for: what it added, and what it shares with grants that added it (handed
+    over to it when they ended). Access the account had before any grant is never among them."""
+    ours = []
+    for record in records:
+        if record.state.made_here:
+            ours.append(record)
+        elif record.state is ItemState.SHARED and ledger is not None:
+            entry = ledger.entry(Ledger.key(kind, ident(record)))
+            if entry is not None and entry.origin is Origin.GRANT:
+                ours.append(record)
+    return ours

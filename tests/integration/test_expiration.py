@@ -9,7 +9,17 @@ import httpx
 import pytest
 
 from jit.domain.grant import Status
-from tests.conftest import GROUP_HELPDESK, GROUP_SECURITY, TENANT, TENANT_GUID, Stack, audit_entries, body_of, principal, valid_request
+from tests.conftest import (
+    GROUP_HELPDESK,
+    GROUP_SECURITY,
+    TENANT,
+    TENANT_GUID,
+    Stack,
+    audit_entries,
+    body_of,
+    principal,
+    valid_request,
+)
 
 EXCHANGE_ADMIN = "29232cdf-9323-42fd-ade2-1d097af3e4de"
 GLOBAL_READER = "f2ef992c-3afb-46b9-b7cf-a126ee74c451"

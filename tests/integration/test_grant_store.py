@@ -11,20 +11,34 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError
 from azure.data.tables import TableServiceClient, UpdateMode
 
+from jit.adapters.audit_chain import AuditKeys
 from jit.adapters.grant_store import TableGrantRepository
 from jit.adapters.schedule_store import TableScheduleIndex
 from jit.domain.errors import ConcurrencyConflict, IllegalTransition
 from jit.domain.grant import Grant, Status
+from jit.domain.ids import newest_first_key
+from jit.domain.progress import GroupRecord, ItemState
 from jit.domain.work import ScheduleItem, Step, WorkItem
 from tests.conftest import TENANT, Stack, body_of, valid_request
+
+# Two marks a worker can leave on a grant's progress (independent of each other).
+HELPDESK = GroupRecord("aaaaaaaa-0000-4000-8000-000000000001", ItemState.PENDING)
+SECURITY = GroupRecord("aaaaaaaa-0000-4000-8000-000000000002", ItemState.DONE)
+
+
+def with_group(grant: Grant, record: GroupRecord) -> Grant:
+    return replace(grant, progress=grant.progress.with_group(record))
 
 
 def second_repository(stack: Stack) -> TableGrantRepository:
     """Another process's view of the same tables (its own clients, its own cache)."""
     service = TableServiceClient.from_connection_string(stack.env["AzureWebJobsStorage"])
     settings = stack.services.settings
+    assert settings.audit_keys is not None
     return TableGrantRepository(
-        service.get_table_client(settings.grants_table), service.get_table_client(settings.grant_index_table)
+        service.get_table_client(settings.grants_table),
+        service.get_table_client(settings.grant_index_table),
+        AuditKeys(settings.audit_keys.current, settings.audit_keys.previous),
     )
 
 
@@ -37,26 +51,32 @@ def test_a_lost_race_rereads_and_applies_the_change_to_the_winner(stack: Stack) 
         calls.append(grant.status)
         if len(calls) == 1:
             # Between our read and our write another worker records progress.
-            rival.update(grant_id, lambda g: replace(g, progress={"user": "created"}))
-        return replace(grant, progress={**grant.progress, "roles": "assigned"})
+            rival.update(grant_id, lambda g: with_group(g, HELPDESK))
+        return with_group(grant, SECURITY)
 
     result = stack.services.grants.update(grant_id, begin_then_get_overtaken)
     assert len(calls) == 2
-    assert result.progress == {"user": "created", "roles": "assigned"}
-    assert stack.services.grants.get(grant_id).progress == {"user": "created", "roles": "assigned"}
+    assert result.progress.groups == (HELPDESK, SECURITY)
+    stored = stack.services.grants.get(grant_id)
+    assert stored.progress.groups == (HELPDESK, SECURITY)
+    read = stack.services.audit.read(stored.tenant_id, stored.created_at - timedelta(days=1), stack.clock.now() + timedelta(days=1))
+    assert read.verification.intact, read.verification.problems  # both writers extended one unbroken chain
 
 
 def test_a_stale_etag_cannot_overwrite(stack: Stack) -> None:
     grant_id = body_of(stack.post_request(valid_request()))["id"]
     stale = stack.services.grants.get(grant_id)
-    stack.services.lifecycle.transition(grant_id, lambda g: g.move_to(Status.CANCELLED, at=stack.clock.now(), actor="x"))
+    assert stale.stamp is not None
+    stack.services.grants.update(grant_id, lambda g: g.move_to(Status.CANCELLED, at=stack.clock.now(), actor="x"))
     table = TableServiceClient.from_connection_string(stack.env["AzureWebJobsStorage"]).get_table_client(
         stack.services.settings.grants_table
     )
-    entity = table.get_entity(TENANT, __import__("jit.domain.ids", fromlist=["x"]).newest_first_key(grant_id))
+    entity = table.get_entity(stale.tenant_id, newest_first_key(grant_id))
     entity["Status"] = "Active"
     with pytest.raises(ResourceModifiedError):
-        table.update_entity(entity, mode=UpdateMode.REPLACE, etag=stale.version, match_condition=MatchConditions.IfNotModified)
+        table.update_entity(
+            entity, mode=UpdateMode.REPLACE, etag=stale.stamp.etag, match_condition=MatchConditions.IfNotModified
+        )
     assert stack.services.grants.get(grant_id).status is Status.CANCELLED
 
 
@@ -83,8 +103,9 @@ def test_endless_contention_gives_up_with_a_clear_error(stack: Stack) -> None:
     counter = iter(range(100))
 
     def always_overtaken(grant: Grant) -> Grant:
-        rival.update(grant_id, lambda g: replace(g, progress={"n": next(counter)}))
-        return replace(grant, progress={"mine": True})
+        n = next(counter)
+        rival.update(grant_id, lambda g: with_group(g, GroupRecord(f"bbbbbbbb-0000-4000-8000-{n:012d}", ItemState.DONE)))
+        return with_group(grant, SECURITY)
 
     with pytest.raises(ConcurrencyConflict):
         stack.services.grants.update(grant_id, always_overtaken)

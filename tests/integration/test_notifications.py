@@ -69,7 +69,7 @@ def test_teams_gets_an_adaptive_card(stack: Stack) -> None:
 
 def test_email_goes_through_graph_send_mail(make_stack: Any, graph: Any) -> None:
     tenant = graph.tenant("11111111-2222-4333-8444-555555555555")
-    tenant.add_user("jit-notify@contoso.onmicrosoft.com", "JIT notifications")
+    tenant.add_user("jit-notify@contoso.onmicrosoft.com", "JIT notifications", has_mailbox=True)
     stack = make_stack(JIT_NOTIFY_MAILBOX="jit-notify@contoso.onmicrosoft.com", JIT_NOTIFY_MAIL_TENANT=TENANT)
     lifecycle(stack, {"channels": [channel(stack, "helpdesk", "email", "helpdesk@msp.example")], "events": ["Active"]})
     [sent] = tenant.sent_messages
@@ -185,7 +185,7 @@ def test_every_transition_maps_to_its_event() -> None:
 
 def test_email_is_not_saved_to_sent_items(make_stack: Any, graph: Any) -> None:
     tenant = graph.tenant("11111111-2222-4333-8444-555555555555")
-    tenant.add_user("jit-notify@contoso.onmicrosoft.com", "JIT notifications")
+    tenant.add_user("jit-notify@contoso.onmicrosoft.com", "JIT notifications", has_mailbox=True)
     stack = make_stack(JIT_NOTIFY_MAILBOX="jit-notify@contoso.onmicrosoft.com", JIT_NOTIFY_MAIL_TENANT=TENANT)
     lifecycle(stack, {"channels": [channel(stack, "helpdesk", "email", "helpdesk@msp.example")], "events": ["Revoked"]})
     [sent] = tenant.sent_messages

@@ -281,7 +281,7 @@ def graph_directories(base_url: str) -> GraphMail:
 def test_email_goes_through_graph_sendmail_as_readable_html(graph: GraphSimulator) -> None:
     tenant = graph.tenant(TENANT_GUID)
     mailbox = f"jit-notifications@{TENANT}"
-    sender_id = tenant.add_user(mailbox, "JIT notifications")
+    sender_id = tenant.add_user(mailbox, "JIT notifications", has_mailbox=True)
     channel = EmailChannel(graph_directories(graph.base_url), mailbox=mailbox, mailbox_tenant=TENANT_GUID)
     run(channel.deliver(notification(), "alice@msp.example; ops@msp.example"))
     [sent] = tenant.sent_messages
@@ -504,7 +504,7 @@ def test_a_notification_without_secrets_stays_without_secrets_on_every_wire(grap
         bodies = [r.body.decode() for r in sink.requests + cw.requests + at.requests]
         bodies += [r.body.decode() for r in halo.requests if r.path.lower() == "/api/actions"]
     tenant = graph.tenant(TENANT_GUID)
-    tenant.add_user(f"jit-notifications@{TENANT}", "JIT notifications")
+    tenant.add_user(f"jit-notifications@{TENANT}", "JIT notifications", has_mailbox=True)
     email = EmailChannel(graph_directories(graph.base_url), f"jit-notifications@{TENANT}", TENANT_GUID)
     run(email.deliver(active, "alice@msp.example"))
     bodies += [json.dumps(m["message"]) for m in tenant.sent_messages]

@@ -11,7 +11,18 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from jit.domain.grant import Status
-from tests.conftest import DEFAULT_CALLER, OTHER_TENANT, TENANT, TENANT_GUID, Stack, audit_entries, body_of, caller_id, principal, valid_request
+from tests.conftest import (
+    DEFAULT_CALLER,
+    OTHER_TENANT,
+    TENANT,
+    TENANT_GUID,
+    Stack,
+    audit_entries,
+    body_of,
+    caller_id,
+    principal,
+    valid_request,
+)
 
 
 def stored_rows(stack: Stack) -> dict[str, int]:

@@ -14,11 +14,11 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity.aio import CertificateCredential, ClientAssertionCredential, ClientSecretCredential, ManagedIdentityCredential
-from jit.services.directory import AlreadyExists, Denied, NotFoundInDirectory, Rejected, Throttled, Unavailable
 
 from devstack.graph_simulator import GraphSimulator
 from jit.adapters.graph.credentials import DevelopmentCredential, credential_for, token_origin
 from jit.adapters.graph.errors import classify
+from jit.services.access_backend import AlreadyExists, Denied, NotFoundInDirectory, Rejected, Throttled, Unavailable
 from jit.settings import GraphAuth, GraphSettings, Settings
 
 

@@ -218,6 +218,8 @@ def default_user_props(user_id: str, upn: str, display_name: str) -> dict[str, A
         "givenName": None,
         "identities": [],
         "jobTitle": None,
+        # user.md: "when this Microsoft Entra user last changed their password or when their password was created".
+        "lastPasswordChangeDateTime": created,
         "mail": None,
         "mailNickname": upn.split("@", 1)[0],
         "mobilePhone": None,

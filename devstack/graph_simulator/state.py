@@ -331,6 +331,22 @@ class Tenant:
             )
         return gid
 
+    def remove_group(self, group_id: str) -> None:
+        """Delete a group for good (security groups are not soft-deleted: group-delete.md). Its memberships in other
+        groups, the role assignments and PIM schedules naming it go with it (assumption, BEHAVIOUR.md section 9)."""
+        gid = group_id.lower()
+        with self._lock:
+            self.group_records.pop(gid, None)
+            for group in self.group_records.values():
+                group.members = [m for m in group.members if m != gid]
+                group.owners = [o for o in group.owners if o != gid]
+            for ra_id, ra in list(self.role_assignment_records.items()):
+                if ra["principalId"] == gid:
+                    del self.role_assignment_records[ra_id]
+            for schedule_id, schedule in list(self.schedules.items()):
+                if gid in (schedule.group_id, schedule.principal_id):
+                    del self.schedules[schedule_id]
+
     def add_user(
         self,
         upn: str,

@@ -1,8 +1,10 @@
-"""/groups: list/search, read, members (incl. PIM for Groups memberships), and membership changes via members/$ref."""
+"""/groups: create and delete security groups, list/search, read, members (incl. PIM for Groups memberships), and
+membership changes via members/$ref."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,13 +14,16 @@ from ..errors import (
     MSG_SEARCH_NEEDS_EVENTUAL,
     GraphError,
     bad_request,
+    invalid_property_message,
     not_found,
+    required_property_message,
     unsupported_query,
 )
 from ..messages import SimRequest, SimResponse
 from ..odata import apply_filter
 from ..routing import Router
 from ..state import GroupRecord, Tenant, is_guid
+from ..validation import not_modelled
 from .common import advanced_query, checked_select, collection, entity_context, list_context, user_view
 from .filters import GROUP_FILTERS
 
@@ -39,6 +44,11 @@ GROUP_PROPERTIES = (
     "visibility",
 )
 ROLE_MANAGEMENT = "RoleManagement.ReadWrite.Directory"
+# group-post-groups.md, "Request body": the properties a create must carry.
+REQUIRED_ON_CREATE = ("displayName", "mailEnabled", "mailNickname", "securityEnabled")
+# group-post-groups.md: mailNickname is ASCII 0-127 except @ () \ [] " ; : . <> , SPACE; at most 64 characters.
+_MAIL_NICKNAME = re.compile(r'^[\x00-\x7f]{1,64}$')
+_MAIL_NICKNAME_FORBIDDEN = set('@()\\[]";:.<>, ')
 
 # "@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/{id}" (any host/version).
 _ODATA_ID_RE = re.compile(
@@ -177,7 +187,56 @@ def remove_member(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> Si
     return SimResponse(204)
 
 
+def _valid_nickname(value: object) -> bool:
+    return isinstance(value, str) and bool(_MAIL_NICKNAME.match(value)) and not set(value) & _MAIL_NICKNAME_FORBIDDEN
+
+
+def create_group(tenant: Tenant, req: SimRequest, _: dict[str, str]) -> SimResponse:
+    """POST /groups for a security group (group-post-groups.md); Microsoft 365, mail-enabled and dynamic groups, and
+    owners/members bound at creation, are not modelled (501)."""
+    body = req.json_object()
+    present = {k.lower(): k for k in body}
+    for prop in REQUIRED_ON_CREATE:
+        if prop.lower() not in present or body[present[prop.lower()]] is None:
+            raise bad_request(required_property_message(prop, "Group"))
+    value = {prop: body[present[prop.lower()]] for prop in REQUIRED_ON_CREATE}
+    group_types = body.get(present.get("grouptypes", "groupTypes")) or []
+    if value["mailEnabled"] is not False or value["securityEnabled"] is not True or group_types:
+        raise not_modelled("POST /groups other than a security group (mailEnabled false, securityEnabled true, no groupTypes)")
+    if any("@odata.bind" in k for k in body):
+        raise not_modelled("POST /groups with owners or members bound at creation")
+    name = value["displayName"]
+    if not isinstance(name, str) or not name or len(name) > 256:  # "Maximum length: 256 characters."
+        raise bad_request(invalid_property_message("displayName", "Group"))
+    if not _valid_nickname(value["mailNickname"]):
+        raise bad_request(invalid_property_message("mailNickname", "Group"))
+    role_assignable = body.get(present.get("isassignabletorole", "isAssignableToRole")) is True
+    if role_assignable:
+        # group-post-groups.md, example 3: RoleManagement.ReadWrite.Directory is needed "to set the
+        # isAssignableToRole property".
+        req.auth.require_permission(ROLE_MANAGEMENT)
+    description = body.get(present.get("description", "description"))
+    group_id = tenant.add_group(
+        name,
+        str(uuid.uuid4()),
+        description=description if isinstance(description, str) else None,
+        is_assignable_to_role=role_assignable,
+    )
+    record = tenant.group_records[group_id]
+    record.props["mailNickname"] = value["mailNickname"]
+    return SimResponse(201, {"@odata.context": entity_context("groups", None), **group_view(record.props, None)})
+
+
+def delete_group(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimResponse:
+    """DELETE /groups/{id} → 204; a security group is "permanently deleted immediately" (group-delete.md)."""
+    group = _group(tenant, params["id"])
+    tenant.remove_group(group.id)
+    return SimResponse(204)
+
+
 def register(router: Router) -> None:
+    router.add("POST", "/groups", create_group)
+    router.add("DELETE", "/groups/{id}", delete_group)
     router.add("GET", "/groups", list_groups)
     router.add("GET", "/groups/{id}", get_group)
     router.add("GET", "/groups/{id}/members", list_members)

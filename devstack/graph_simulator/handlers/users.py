@@ -274,9 +274,11 @@ def update_user(tenant: Tenant, req: SimRequest, params: dict[str, str]) -> SimR
             MSG_DUPLICATE_UPN,
             details=[{"code": "ObjectConflict", "message": MSG_DUPLICATE_UPN, "target": "userPrincipalName"}],
         )
-    record.props = props
     if password is not None:
         record.password = password
+        # An admin's reset counts as a change of the password (assumption, BEHAVIOUR.md section 9).
+        props["lastPasswordChangeDateTime"] = iso_now()
+    record.props = props
     return SimResponse(204)
 
 

@@ -21,6 +21,7 @@ from devstack.graph_simulator import GraphSimulator, Tenant
 from devstack.oidc_issuer import OidcIssuer
 from jit import bootstrap
 from jit.bootstrap import Services
+from jit.domain.clock import Clock
 from jit.settings import Settings
 
 TENANT = "contoso.onmicrosoft.com"
@@ -98,16 +99,14 @@ class FakeClock:
 
 
 @dataclass
-class Stack:
+class Product:
     """The function app wired to Azurite, driven through the same functions Azure would call."""
 
     host: LocalFunctionHost
     services: Services
-    clock: FakeClock
+    clock: Clock
     env: dict[str, str]
     queues: QueueServiceClient
-    graph: GraphSimulator
-    tenant: Tenant
 
     def call(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> func.HttpResponse:
         headers = dict(headers or {})
@@ -144,6 +143,24 @@ class Stack:
     def queued(self) -> int:
         props = self.queues.get_queue_client(self.env["JIT_WORK_QUEUE"]).get_queue_properties()
         return int(props.approximate_message_count)
+
+
+@dataclass
+class Stack(Product):
+    """The product with the Graph simulator it talks to, and the simulated tenant tests look into."""
+
+    clock: FakeClock
+    graph: GraphSimulator
+    tenant: Tenant
+
+
+def start_product(env: dict[str, str], clock: Clock) -> tuple[LocalFunctionHost, Services, QueueServiceClient]:
+    """Build the services from `env`, install them as the process's, and host `function_app.py` on them."""
+    services = bootstrap.build(Settings.from_env(env), clock=clock)
+    bootstrap.reset(services)
+    host = LocalFunctionHost(function_app.app, env, function_keys=(FUNCTION_KEY,))
+    queues = QueueServiceClient.from_connection_string(env["AzureWebJobsStorage"])
+    return host, services, queues
 
 
 def body_of(response: func.HttpResponse) -> Any:
@@ -196,11 +213,8 @@ def make_stack(azurite: AzuriteEndpoints, graph: GraphSimulator, monkeypatch: py
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         clock = FakeClock()
-        services = bootstrap.build(Settings.from_env(env), clock=clock)
-        bootstrap.reset(services)
-        host = LocalFunctionHost(function_app.app, env, function_keys=(FUNCTION_KEY,))
+        host, services, queues = start_product(env, clock)
         hosts.append(host)
-        queues = QueueServiceClient.from_connection_string(env["AzureWebJobsStorage"])
         stack = Stack(host, services, clock, env, queues, graph, graph.tenant(TENANT_GUID))
         for reference in onboard:
             stack.onboard(reference)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from devstack.graph_simulator import GraphSimulator
 from devstack.graph_simulator.apps import DEFAULT_APP_DIRECTORY_ROLES, DEFAULT_APP_PERMISSIONS, DEV_APP_ID
 
-from .config import LiveTenant, Mode, SuiteOptions, live_tenant, mode_of, new_run_id, suite_options
+from .config import LiveTenant, Mode, SuiteOptions, live_tenant, new_run_id, suite_options
 from .graph import GRAPH_BASE_URL, CertificateTokens, DirectoryApi, GraphClient, SimulatorTokens
 
 # The suite's own needs beyond the product's permissions (docs/permissions.md): it creates and deletes the
@@ -82,8 +82,7 @@ def live_directory(tenant: LiveTenant, options: SuiteOptions, run_id: str) -> It
 
 def open_directory(env: Mapping[str, str]) -> AbstractContextManager[DirectoryUnderTest]:
     """The directory the environment names (LiveSetupError when it names one badly), not yet opened."""
-    mode = mode_of(env)
     tenant = live_tenant(env)
-    options = suite_options(env, mode)
+    options = suite_options(env)
     run_id = new_run_id()
     return live_directory(tenant, options, run_id) if tenant is not None else simulated_directory(options, run_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,6 +54,7 @@ def test_technician_asks_approver_approves_technician_sees_the_tap_once(people: 
     expect(assessment).to_contain_text("Role needs approval: Global Administrator")
     expect(page.get_by_role("button", name="Send for approval")).to_be_visible()
     assert accessibility_problems(page) == []
+    assessment.scroll_into_view_if_needed()
     screenshot(page, "request-form")
     page.get_by_role("button", name="Send for approval").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Grant: Global Administrator")
@@ -82,6 +84,10 @@ def test_technician_asks_approver_approves_technician_sees_the_tap_once(people: 
     expect(card).to_contain_text("Shown once")
     screenshot(page, "tap-once")
     shown = tap.inner_text()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    card.get_by_role("button", name="Copy").click()
+    expect(page.locator("#toast")).to_contain_text("copied")
+    assert page.evaluate("navigator.clipboard.readText()") == shown
     # Tokens and sign-in state live in this tab's sessionStorage only; the pass in no storage at all.
     assert page.evaluate("localStorage.length") == 0
     stored = page.evaluate("JSON.stringify(Object.assign({}, sessionStorage))")
@@ -120,6 +126,32 @@ def test_approver_denies_with_a_comment(people: Any, stack: str) -> None:
     expect(card.get_by_role("button", name="Show the Temporary Access Pass")).to_have_count(0)
     screenshot(tess.page, "denied")
     assert technician.call("GET", f"/api/jit/requests/{grant_id}").json()["status"] == "Denied"
+
+
+def test_technician_extends_then_revokes_a_grant(people: Any, stack: str) -> None:
+    grant_id = active_grant(stack, "Extend helper")
+    tess = people("Tess Technician")
+    page = tess.page
+    page.goto(f"{stack}/portal/#/grants/{grant_id}")
+    card = page.locator("article.grant")
+    expect(card.locator(".status")).to_have_text("Active")
+    before = card.locator("time").nth(1).get_attribute("datetime")
+    card.get_by_role("button", name="Extend").click()
+    dialog = page.get_by_role("dialog", name=re.compile("Extend"))
+    dialog.get_by_role("button", name="+30 min").click()
+    dialog.get_by_label("Why").fill("The migration runs longer")
+    dialog.get_by_role("button", name="Extend").click()
+    expect(dialog).to_have_count(0)
+    expect(page.locator("#toast")).to_contain_text("Extended")
+    expect(card.locator("time").nth(1)).not_to_have_attribute("datetime", before or "")
+
+    card.get_by_role("button", name="Revoke").click()
+    dialog = page.get_by_role("dialog", name=re.compile("Revoke"))
+    dialog.get_by_label("Why (optional)").fill("Done early")
+    dialog.get_by_role("button", name="Revoke").click()
+    # Expiring while the access is taken away, then Revoked once the directory shows it gone.
+    expect(card.locator(".status")).to_have_text("Revoked", timeout=SETTLE_MS)
+    expect(card.get_by_role("button", name="Revoke")).to_have_count(0)
 
 
 @pytest.fixture
@@ -267,3 +299,80 @@ def test_notifications_reach_the_local_sink(people: Any, stack: str, browser: An
             viewer.close()
         finally:
             admin.call("DELETE", "/api/jit/channels/local-sink")
+
+
+ADMIN_PAGES = [
+    "admin/tenants",
+    "admin/policies",
+    "admin/templates",
+    "admin/channels",
+    "admin/audit",
+    "drift",
+    "reports",
+    "grants",
+    "approvals",
+    "request",
+]
+
+
+def test_every_admin_page_loads_and_passes_the_accessibility_rules(people: Any, stack: str) -> None:
+    ada = people("Ada Admin")
+    page = ada.page
+    for route in ADMIN_PAGES:
+        page.goto(f"{stack}/portal/#/{route}")
+        expect(page.locator("main .view")).not_to_contain_text("Loading…")
+        expect(page.locator("main .notice--error:visible"), route).to_have_count(0)
+        assert accessibility_problems(page) == [], route
+    # The navigation names the current page for assistive technology.
+    expect(page.locator("nav a[aria-current=page]")).to_have_text("Request access")
+
+
+def active_grant(stack: str, display_name: str) -> str:
+    """A grant that needs no approval, made through the API and followed until it is Active."""
+    technician = sign_in(stack, "Tess Technician")
+    body = request_body(roles=["Exchange Administrator"], user={"type": "new", "displayName": display_name})
+    asked = technician.call("POST", "/api/jit/requests", json=body)
+    assert asked.status_code == 202, asked.text
+    grant_id = str(asked.json()["id"])
+    deadline = time.monotonic() + SETTLE_MS / 1000
+    while time.monotonic() < deadline:
+        status = technician.call("GET", f"/api/jit/requests/{grant_id}").json()["status"]
+        if status == "Active":
+            return grant_id
+        assert status in ("Scheduled", "Provisioning"), status
+        time.sleep(0.3)
+    raise AssertionError(f"grant {grant_id} is still {status}")
+
+
+def test_admin_edits_a_policy_sees_its_errors_and_versions_and_downloads_the_report(people: Any, stack: str) -> None:
+    grant_id = active_grant(stack, "Report helper")
+    ada = people("Ada Admin")
+    page = ada.page
+    page.get_by_role("link", name="Policies").click()
+    page.get_by_label("Policy of").select_option(label="JIT Demo Tenant (demo.onmicrosoft.com)")
+    expect(page.get_by_role("heading", level=2, name=re.compile("Tenant policy"))).to_be_visible()
+    # The API refuses a pattern RE2 cannot run and a duration that is none; each problem shows at its field.
+    page.get_by_label("Ticket format").fill("(a)\\1")
+    page.get_by_label("Longest grant", exact=True).fill("four hours")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.locator(".field[data-field=ticketPattern] .field-error")).to_contain_text("RE2")
+    expect(page.locator(".field[data-field=maxDuration] .field-error")).to_contain_text("duration")
+    expect(page.get_by_label("Ticket format")).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Ticket format").fill("^CHG[0-9]+$")
+    page.get_by_label("Longest grant", exact=True).fill("PT6H")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.locator("#toast")).to_contain_text("Saved: version")
+    versions = page.get_by_role("region", name="Policy versions")
+    expect(versions).to_contain_text("ada.admin@msp.example.com")
+    expect(versions.locator("tbody tr").first.locator("pre")).to_contain_text("^CHG[0-9]+$", use_inner_text=False)
+    screenshot(page, "policy-editor")
+
+    page.get_by_role("link", name="Monthly report").click()
+    expect(page.get_by_role("region", name=re.compile("Access in"))).to_contain_text("jit-report-helper-")
+    with page.expect_download() as downloading:
+        page.get_by_role("button", name="Download CSV").click()
+    download = downloading.value
+    assert download.suggested_filename.startswith("jit-access-demo.onmicrosoft.com-")
+    text = Path(download.path()).read_text(encoding="utf-8")
+    assert text.splitlines()[0].startswith("grantId,user,roles,groups,from,to")
+    assert any(line.startswith(f"{grant_id},jit-report-helper-") for line in text.splitlines()[1:]), text

@@ -56,12 +56,15 @@ export default async function audit(ctx, root, params, scope) {
     );
   }
 
+  let loadSeq = 0;
   async function load() {
+    const seq = ++loadSeq;
     fill(verdict, h("p", { class: "summary" }, "Reading and verifying…"));
     entriesArea.replaceChildren();
     try {
       const query = { tenantId: tenant.value, from: localInputToIso(from.value), to: localInputToIso(to.value) };
       const { text, headers } = await apiText("/api/jit/audit", { query, signal: scope.signal });
+      if (seq !== loadSeq) return; // asked again meanwhile
       const parsed = text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
       const last = parsed.length && parsed[parsed.length - 1].verification ? parsed.pop().verification : null;
       entries = parsed.reverse();

@@ -26,11 +26,14 @@ export default async function drift(ctx, root, params, scope) {
     h("div", { class: "field" }, h("button", { type: "submit", class: "primary" }, "Show")));
   fill(root, h("p", {}, "The drift check compares active and recently ended grants with the directory every day."), form, area);
 
+  let loadSeq = 0;
   async function load() {
+    const seq = ++loadSeq;
     fill(area, h("p", { class: "summary" }, "Loading…"));
     try {
       const query = { tenantId: tenant.value, since: since.value ? new Date(`${since.value}T00:00:00`).toISOString() : null };
       const { data } = await api("GET", "/api/jit/drift", { query, signal: scope.signal });
+      if (seq !== loadSeq) return; // asked again meanwhile
       fill(area, h("p", { class: "summary" }, `${data.value.length} finding${data.value.length === 1 ? "" : "s"}.`), table("Drift findings", [
         ["Found", (d) => timeElement(h, d.foundDateTime)],
         ["Tenant", (d) => names.get(d.tenantId) || d.tenantId],

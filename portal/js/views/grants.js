@@ -59,7 +59,9 @@ export default async function grants(ctx, root, params, scope) {
     }
   }
 
+  let loadSeq = 0;
   async function load(continuation) {
+    const seq = continuation ? loadSeq : ++loadSeq;
     const query = { status: status.value, tenantId: tenant.value, top: 25, continuationToken: continuation };
     if (!continuation) {
       cards.clear();
@@ -69,6 +71,7 @@ export default async function grants(ctx, root, params, scope) {
     }
     try {
       const { data } = await api("GET", "/api/jit/requests", { query, signal: scope.signal });
+      if (seq !== loadSeq) return; // the filters changed meanwhile
       for (const grant of data.value) {
         const card = grantCard(ctx, grant, options);
         card._modified = grant.lastModifiedDateTime;

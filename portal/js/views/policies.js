@@ -151,13 +151,16 @@ export default async function policies(ctx, root, params, scope) {
     return body;
   }
 
+  let loadSeq = 0;
   async function load() {
     clearProblems(slots, general);
     const chosen = scopeSelect.value;
+    const seq = ++loadSeq;
     fill(status, h("p", { class: "summary" }, "Loading…"));
     try {
       await loadRoles(chosen === "default" ? null : chosen);
       const { data } = await api("GET", `/api/jit/policies/${encodeURIComponent(chosen)}`, { signal: scope.signal });
+      if (seq !== loadSeq) return; // another scope was chosen meanwhile
       // A tenant without its own policy is answered with the one in force for it (the default): saving creates its own.
       const own = chosen === "default" ? data.scope !== "built-in default" || data.version > 0 : data.scope === chosen;
       loaded = { policy: data, own, scope: chosen };
@@ -176,7 +179,9 @@ export default async function policies(ctx, root, params, scope) {
   async function loadHistory() {
     fill(historyArea, h("h2", { id: "history-title" }, "Versions"), h("p", { class: "summary" }, "Loading…"));
     try {
-      const { data } = await api("GET", `/api/jit/policies/${encodeURIComponent(loaded.scope)}/history`, { signal: scope.signal });
+      const asked = loaded.scope;
+      const { data } = await api("GET", `/api/jit/policies/${encodeURIComponent(asked)}/history`, { signal: scope.signal });
+      if (asked !== loaded.scope) return;
       const versions = [...data.value].sort((a, b) => b.version - a.version);
       fill(
         historyArea,

@@ -22,10 +22,13 @@ export default async function reports(ctx, root, params, scope) {
 
   const query = () => ({ tenantId: tenant.value, month: month.value });
 
+  let loadSeq = 0;
   async function show() {
+    const seq = ++loadSeq;
     fill(area, h("p", { class: "summary" }, "Loading…"));
     try {
       const { data } = await api("GET", "/api/jit/reports/monthly", { query: query(), signal: scope.signal });
+      if (seq !== loadSeq) return; // asked again meanwhile
       fill(area, h("p", { class: "summary" }, `${data.rows.length} grant${data.rows.length === 1 ? "" : "s"} in ${data.month}.`), table(`Access in ${data.month}`, [
         ["Account", (r) => r.user, "wrap"],
         ["Roles and groups", (r) => [...r.roles, ...r.groups].join(", "), "wrap"],

@@ -180,8 +180,13 @@ export default async function request(ctx, root, params, scope) {
     );
     const keep = presetBox.querySelector(`input[value="${wanted}"]`) || presetBox.querySelector(`input[value="${allowed.includes(60) ? 60 : allowed[allowed.length - 1] ?? "custom"}"]`);
     if (keep) keep.checked = true;
-    customHours.disabled = !(presetBox.querySelector("input:checked") || {}).value?.startsWith("custom");
+    showCustom((presetBox.querySelector("input:checked") || {}).value === "custom");
     fill(durationHint, max === null ? "Ends by itself at the end: nothing to remember." : `The policy allows at most ${humanDuration(max * 60)} for what you chose.`);
+  }
+
+  function showCustom(shown) {
+    customHours.disabled = !shown;
+    customField.wrapper.hidden = !shown;
   }
 
   /** The longest grant the policy allows for the chosen roles, in minutes (null: the policy sets none). */
@@ -596,7 +601,7 @@ export default async function request(ctx, root, params, scope) {
       startField.wrapper.hidden = !later.checked;
     }
     if (target.name === durationName) {
-      customHours.disabled = target.value !== "custom";
+      showCustom(target.value === "custom");
       if (target.value === "custom") customHours.focus();
     }
     if (target === template) applyTemplate();
@@ -635,7 +640,7 @@ export default async function request(ctx, root, params, scope) {
       if (preset) preset.checked = true;
       else {
         presetBox.querySelector('input[value="custom"]').checked = true;
-        customHours.disabled = false;
+        showCustom(true);
         customHours.value = String(minutes / 60);
       }
     }

@@ -48,10 +48,13 @@ export default async function templates(ctx, root, params, scope) {
 
   const query = () => (scopeSelect.value ? { tenantId: scopeSelect.value } : {});
 
+  let loadSeq = 0;
   async function load() {
+    const seq = ++loadSeq;
     fill(listArea, h("p", { class: "summary" }, "Loading…"));
     try {
       const { data } = await api("GET", "/api/jit/templates", { query: query(), signal: scope.signal });
+      if (seq !== loadSeq) return;
       const here = data.value.filter((t) => (scopeSelect.value ? t.scope === scopeSelect.value : t.scope === "global"));
       fill(listArea, table("Templates", [
         ["Name", (t) => [h("strong", {}, t.name), t.description ? h("p", { class: "hint" }, t.description) : null]],

@@ -51,7 +51,8 @@ export default async function tenants(ctx, root, params, scope) {
           ["PIM licence", (t) => (t.pimLicensed === true ? "yes" : t.pimLicensed === false ? "no" : "not checked")],
           ["Onboarded", (t) => [timeElement(h, t.onboardedDateTime), h("br"), t.onboardedBy || ""]],
           ["Last check", (t) => timeElement(h, t.checkedDateTime)],
-          ["Agent", () => h("span", { class: "hint" }, "no heartbeat from the API")],
+          // On-premises directories are reached through an agent; the API does not report its heartbeat (yet).
+          ["Agent", (t) => (t.directories.some((d) => d.startsWith("ad:")) ? h("span", { class: "hint" }, "heartbeat not reported by the API") : "none needed")],
           ["", (t) => h("div", { class: "actions" },
             h("button", { type: "button", onclick: (e) => check(t, e.currentTarget) }, "Check now", h("span", { class: "visually-hidden" }, ` ${t.initialDomain}`)),
             h("button", { type: "button", onclick: () => configure(t) }, "Configure", h("span", { class: "visually-hidden" }, ` ${t.initialDomain}`)))],

@@ -262,7 +262,12 @@ async function boot() {
     );
     return;
   }
-  auth = new Auth(settings);
+  try {
+    auth = new Auth(settings);
+  } catch (error) {
+    fill(main, h("h1", {}, "The portal cannot start"), h("p", { role: "alert" }, describe(error)));
+    return;
+  }
   configure({ token: () => auth.token(), unauthorized: sessionEnded });
   try {
     await auth.start();

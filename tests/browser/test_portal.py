@@ -154,6 +154,33 @@ def test_technician_extends_then_revokes_a_grant(people: Any, stack: str) -> Non
     expect(card.get_by_role("button", name="Revoke")).to_have_count(0)
 
 
+def test_a_template_fills_the_form(people: Any, stack: str) -> None:
+    admin = sign_in(stack, "Ada Admin")
+    template = {
+        "description": "Exchange work",
+        "roles": ["Exchange Administrator"],
+        "duration": "PT2H",
+        "reasonPrefix": "Mailbox:",
+    }
+    assert admin.call("PUT", "/api/jit/templates/Mailbox-work", json=template).status_code in (200, 201)
+    try:
+        tess = people("Tess Technician")
+        page = tess.page
+        page.get_by_label("Template").select_option("Mailbox-work")
+        expect(page.get_by_label("Exchange Administrator")).to_be_checked()
+        expect(page.get_by_label("2 h")).to_be_checked()
+        expect(page.locator(".prefix")).to_have_text("Mailbox: ")
+        page.get_by_label("Name of the new account").fill("Template helper")
+        page.get_by_label("Reason").fill("Shared mailbox permissions")
+        expect(page.locator(".assessment")).to_contain_text("No approval needed")
+        page.get_by_role("button", name="Request access").click()
+        card = page.locator("article.grant")
+        expect(card).to_contain_text("Mailbox: Shared mailbox permissions")
+        expect(card).to_contain_text("Mailbox-work")
+    finally:
+        admin.call("DELETE", "/api/jit/templates/Mailbox-work")
+
+
 @pytest.fixture
 def strict_policy(stack: str) -> Any:
     """The demo tenant's own policy, set by the admin through the API: tickets INC<digits>, at most 4 hours."""
@@ -325,6 +352,14 @@ def test_every_admin_page_loads_and_passes_the_accessibility_rules(people: Any, 
         assert accessibility_problems(page) == [], route
     # The navigation names the current page for assistive technology.
     expect(page.locator("nav a[aria-current=page]")).to_have_text("Request access")
+    # From the keyboard: the skip link comes first in tab order, and takes the focus to the page's heading.
+    first = page.evaluate("document.querySelector('a[href], button:not([disabled]), input, select, textarea').textContent")
+    assert first == "Skip to content"
+    skip = page.get_by_role("link", name="Skip to content")
+    skip.focus()
+    expect(skip).to_be_visible()  # shown while focused
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_be_focused()
 
 
 def active_grant(stack: str, display_name: str) -> str:
@@ -376,3 +411,15 @@ def test_admin_edits_a_policy_sees_its_errors_and_versions_and_downloads_the_rep
     text = Path(download.path()).read_text(encoding="utf-8")
     assert text.splitlines()[0].startswith("grantId,user,roles,groups,from,to")
     assert any(line.startswith(f"{grant_id},jit-report-helper-") for line in text.splitlines()[1:]), text
+
+
+def test_without_its_sign_in_library_the_portal_says_how_to_build_it(browser: Any, stack: str) -> None:
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        page.route("**/portal/vendor/**", lambda route: route.fulfill(status=404, body="not found"))
+        page.goto(f"{stack}/portal/")
+        expect(page.get_by_role("heading", level=1)).to_have_text("The portal cannot start")
+        expect(page.get_by_role("alert")).to_contain_text("scripts/build-portal")
+    finally:
+        context.close()

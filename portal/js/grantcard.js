@@ -91,8 +91,10 @@ export function renderInto(card, ctx, grant, options) {
     facts.push(["Extension", `denied by ${extension.decidedBy || "an approver"}${extension.comment ? `: ${extension.comment}` : ""}`]);
   }
   if (grant.status === "Denied" || grant.status === "Cancelled" || grant.status === "Revoked") {
-    const last = (grant.history || [])[grant.history.length - 1];
-    if (last) facts.push([grant.status === "Denied" ? "Denied by" : "By", `${last.actor}${last.reason ? `: ${last.reason}` : ""}`]);
+    // Who ended it: the decision, the cancellation, or the revoke that set it Expiring (not the system's last step).
+    const ending = [...(grant.history || [])].reverse().find((t) => ["Denied", "Cancelled", "Expiring"].includes(t.to));
+    const label = { Denied: "Denied by", Cancelled: "Cancelled by", Revoked: "Revoked by" }[grant.status];
+    if (ending) facts.push([label, `${ending.actor}${ending.reason ? `: ${ending.reason}` : ""}`]);
   }
   if (grant.error) facts.push(["Error", typeof grant.error === "string" ? grant.error : grant.error.message || JSON.stringify(grant.error)]);
 

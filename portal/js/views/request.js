@@ -283,6 +283,10 @@ export default async function request(ctx, root, params, scope) {
     roleList.replaceChildren();
     selectedRoles.clear();
     renderSelectedRoles();
+    // Roles and groups belong to a tenant: a change of tenant starts them afresh.
+    selectedGroups.clear();
+    groupResults.replaceChildren();
+    renderSelectedGroups();
     fill(template, h("option", { value: "" }, "None"));
     const registration = tenants.find((t) => t.id === id);
     directory.replaceChildren(...(registration ? registration.directories : []).map((d) => h("option", { value: d }, directoryLabel(d))));

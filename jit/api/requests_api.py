@@ -234,7 +234,10 @@ def approvals(call: Call) -> func.HttpResponse:
             view = grant_json(grant)
             view["approvalKind"] = kind
             view["approvalReasons"] = _reasons(grant, kind)
-            view["canDecide"] = _may_decide(caller, grant)
+            refusal = _refusal(caller, grant)
+            view["canDecide"] = refusal is None
+            if refusal is not None:
+                view["cannotDecideReason"] = refusal
             waiting.append(view)
         token = page.continuation_token
         if not token:
@@ -249,14 +252,17 @@ def _reasons(grant: Grant, kind: str) -> list[str]:
     return [r.strip() for r in reason.split("approval needed:", 1)[1].split(";")] if "approval needed:" in reason else [reason]
 
 
-def _may_decide(caller: Caller, grant: Grant) -> bool:
-    from jit.services.lifecycle import _check_decider
+def _refusal(caller: Caller, grant: Grant) -> str | None:
+    """Why this caller may not decide on the grant, or None when they may."""
+    from jit.services.lifecycle import check_decider
 
+    if not caller.is_person:
+        return "decisions are made by people signed in with Entra ID, not by applications or keys"
     try:
-        _check_decider(grant, caller)
-    except Forbidden:
-        return False
-    return caller.is_person
+        check_decider(grant, caller)
+    except Forbidden as refused:
+        return str(refused)
+    return None
 
 
 def credentials(call: Call) -> func.HttpResponse:

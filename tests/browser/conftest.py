@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Each run writes its pictures under build/; with JIT_UPDATE_SCREENSHOTS=1 into docs/screenshots/ (what the README shows).
+SCREENSHOTS = ROOT / ("docs/screenshots" if os.environ.get("JIT_UPDATE_SCREENSHOTS") == "1" else "build/screenshots")
 CHROMIUM = os.environ.get("JIT_CHROMIUM", "/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 VENDOR = ROOT / "build" / "portal" / "vendor" / "oidc-client-ts.min.js"

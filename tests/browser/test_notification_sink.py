@@ -74,7 +74,7 @@ def test_shows_the_mail_the_simulator_sent() -> None:
     simulator.start()
     try:
         tenant = simulator.add_tenant(initial_domain="contoso.onmicrosoft.com", display_name="Contoso")
-        tenant.add_user("jit@contoso.onmicrosoft.com", "JIT notifications")
+        tenant.add_user("jit@contoso.onmicrosoft.com", "JIT notifications", has_mailbox=True)
         message = {
             "subject": "[JIT access] Active: Exchange Administrator",
             "body": {"contentType": "HTML", "content": "<p>The access is now active.</p>"},

@@ -282,9 +282,9 @@ def test_approver_inbox_on_a_phone(people: Any, stack: str) -> None:
     mine = ada.page.locator(f"article.approval[data-grant-id='{own.json()['id']}']")
     expect(mine.get_by_role("button", name="Approve")).to_be_disabled()
     expect(mine.get_by_role("button", name="Deny")).to_be_disabled()
-    expect(mine.locator(".cannot")).to_have_text("You asked for this: someone else must decide.")
+    expect(mine.locator(".cannot")).to_have_text("The requester of a grant can not decide on it: someone else must decide.")
     expect(mine.get_by_role("button", name="Approve")).to_have_accessible_description(
-        "You asked for this: someone else must decide."
+        "The requester of a grant can not decide on it: someone else must decide."
     )
 
 

@@ -140,13 +140,18 @@ def plain_text(notification: Notification) -> str:
     return "\n".join(lines).strip()
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+# Teams renders a subset of Markdown in TextBlocks and FactSets: emphasis, links and lists (Adaptive Cards "Text
+# features"). Characters that start emphasis or links are escaped anywhere; list markers only where a list can
+# start, at the beginning of a line, so names like "jit-ada" stay readable.
+_INLINE = re.compile(r"([\\`*_\[\]()<>~])")
+_LIST_START = re.compile(r"^(\s*|\s*\d+(?=[.)]))([-+#.)])", re.MULTILINE)
 
 
 def inert(text: str) -> str:
-    """Text for an Adaptive Card TextBlock or FactSet, where Teams renders Markdown: every Markdown character is
-    escaped, so a reason or a name a requester wrote shows as written and can't turn into a link or a heading."""
-    return _MARKDOWN.sub(r"\\\1", text)
+    """Text for an Adaptive Card TextBlock or FactSet: a reason or a name a requester wrote shows as written and
+    can't turn into a link, emphasis or a list."""
+    escaped = _INLINE.sub(r"\\\1", text)
+    return _LIST_START.sub(r"\1\\\2", escaped)
 
 
 def adaptive_card(notification: Notification) -> dict[str, Any]:

@@ -10,13 +10,12 @@ const REFRESH_S = 30;
 
 /** Why this person may not decide, in words (the API's rule: not the requester, not who receives the access). */
 function whyNot(ctx, item) {
-  const me = ctx.me;
-  const user = item.user || {};
-  const mine = item.requesterId === me.id || (item.extension && item.extension.requestedBy === me.name);
-  if (mine) return "You asked for this: someone else must decide.";
-  const receiving = (user.id && user.id.toLowerCase() === me.id.toLowerCase()) || (user.userPrincipalName && user.userPrincipalName.toLowerCase() === me.name.toLowerCase());
-  if (receiving) return "The access would be yours: someone else must decide.";
-  return "The service does not let you decide on this one (for instance, the access would go to your own account).";
+  // The service says why (cannotDecideReason); its words are for people, so show them as they are.
+  if (item.cannotDecideReason) {
+    const reason = item.cannotDecideReason;
+    return reason.charAt(0).toUpperCase() + reason.slice(1) + ": someone else must decide.";
+  }
+  return "The service does not let you decide on this one.";
 }
 
 export default async function approvals(ctx, root, params, scope) {

@@ -68,10 +68,10 @@ function Get-GraphCollection {
 
 # The permission names of permissions.json for the chosen features.
 function Get-JitPermissionNames {
-    param([switch] $NoDeleteUser, [switch] $PermanentDelete)
+    param([switch] $EmailNotifications, [switch] $PermanentDelete)
     $definition = Get-Content -Raw -Path (Join-Path $PSScriptRoot 'permissions.json') | ConvertFrom-Json
     $names = @($definition.applicationPermissions.always)
-    if (-not $NoDeleteUser) { $names += @($definition.applicationPermissions.deleteUser) }
+    if ($EmailNotifications) { $names += @($definition.applicationPermissions.emailNotifications) }
     if ($PermanentDelete) { $names += @($definition.applicationPermissions.permanentDelete) }
     return $names
 }

@@ -177,3 +177,10 @@ def test_invalid_requests_name_the_field(name: str, body: Any, fields: set[str])
 def test_all_problems_are_reported_together() -> None:
     body = valid_request(tenantId="nope", user={"type": "existing"}, duration="forever")
     assert fields_of(body) == {"tenantId", "user", "duration"}
+
+
+def test_messages_are_written_for_people() -> None:
+    with pytest.raises(ValidationFailed) as raised:
+        parse(valid_request(user={"type": "guest", "displayName": "A"}))
+    [error] = raised.value.errors
+    assert (error.field, error.message) == ("user.type", "must be new or existing")

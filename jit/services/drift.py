@@ -23,7 +23,7 @@ from jit.domain.grant import Grant, Status
 from jit.domain.notification import Event
 from jit.domain.progress import ItemState
 from jit.domain.request import ExpirationAction
-from jit.domain.tenant import ENTRA
+from jit.domain.tenant import ENTRA, OnboardingState, TenantRegistration
 from jit.services.access_backend import AccessBackend, AccountEnd, BackendProvider, DirectoryError, Item, ItemKind
 from jit.services.audited_backend import working_on
 from jit.services.notify import NotifyQueue, announce
@@ -37,6 +37,10 @@ class GrantsToCheck(Protocol):
     def active_and_recently_ended(self, since: datetime) -> list[Grant]: ...
 
     def tenants(self) -> list[str]: ...
+
+
+class RegisteredTenants(Protocol):
+    def list(self) -> list[TenantRegistration]: ...
 
 
 class DriftLog(Protocol):
@@ -54,21 +58,33 @@ class DriftCheck:
     notify_queue: NotifyQueue | None = None
     # Where the audit entries of re-revocations go (the subject chains; drift changes no grant).
     audit: AuditLog | None = None
+    # Onboarded tenants are checked even before their first grant (a marked account there is an orphan).
+    registry: RegisteredTenants | None = None
 
     async def run(self) -> list[DriftFinding]:
         now = self.clock.now()
         by_directory: dict[tuple[str, str], list[Grant]] = defaultdict(list)
         for tenant in self.grants.tenants():
             by_directory[(tenant, ENTRA)] = []
+        for registration in self.registry.list() if self.registry is not None else ():
+            if registration.state is not OnboardingState.PENDING:
+                for directory in registration.directories:
+                    by_directory.setdefault((registration.id, directory), [])
         for grant in self.grants.active_and_recently_ended(now - self.lookback):
             by_directory[(grant.tenant_id, grant.request.directory or ENTRA)].append(grant)
+        # A marked account is explained by a grant of its tenant in any directory (Entra and Entra PIM list the same
+        # accounts).
+        known: dict[str, set[str]] = defaultdict(set)
+        for (tenant, _), grants in by_directory.items():
+            known[tenant] |= {g.id for g in grants}
         found: list[DriftFinding] = []
         for (tenant, directory), grants in by_directory.items():
             try:
                 backend = self.backends.backend(tenant, directory)
-                found += await self._check(backend, tenant, grants, now)
+                found += await self._check(backend, tenant, grants, now, known[tenant])
             except DirectoryError as error:
                 log.error("drift check of %s in tenant %s failed: %s", directory, tenant, error.message)
+        found = list({(f.tenant_id, f.kind, f.user_id, f.grant_id, f.detail): f for f in found}.values())
         self.findings.record(found)
         if self.notify_queue is not None:
             for tenant in sorted({f.tenant_id for f in found}):
@@ -77,7 +93,9 @@ class DriftCheck:
         log.info("drift check: %d findings in %d directories", len(found), len(by_directory))
         return found
 
-    async def _check(self, backend: AccessBackend, tenant: str, grants: list[Grant], now: datetime) -> list[DriftFinding]:
+    async def _check(
+        self, backend: AccessBackend, tenant: str, grants: list[Grant], now: datetime, known: set[str]
+    ) -> list[DriftFinding]:
         found: list[DriftFinding] = []
         for grant in grants:
             with working_on(grant.tenant_id, grant.id) as work:
@@ -86,7 +104,6 @@ class DriftCheck:
                 if work.entries and self.audit is not None:
                     self.audit.append_many([replace(e, subject="drift") for e in work.drain()])
         # Accounts carrying a marker of a grant the system does not know (or no longer keeps) are orphans.
-        known = {g.id for g in grants}
         for account in await self.retry.run(backend.marked_accounts, MARKER_PREFIX):
             grant_id = (account.marker or "")[len(MARKER_PREFIX) :]
             if grant_id not in known:

@@ -11,7 +11,6 @@ expiration action, permanent delete, drift, the role and group lists, an email n
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -116,13 +115,4 @@ def test_the_documented_permissions_are_what_the_calls_need(make_stack: Any) -> 
     needed_by = {p: sorted({f"{c.method} {c.permission_path}" for c in calls if not authorized_with(c, consented - {p})}) for p in consented}
     superfluous = sorted(p for p, needing in needed_by.items() if not needing)
     assert not superfluous, f"documented but no call needs them: {superfluous}"
-
-
-def test_the_doc_lists_the_same_set_as_the_setup_scripts() -> None:
-    text = (ROOT / "docs" / "permissions.md").read_text()
-    table = text.split("## Minimal set to consent to", 1)[1].split("\n## ", 1)[0]
-    in_doc = set(re.findall(r"^\| ([A-Za-z][\w.-]+\.[\w.-]+) \|", table, flags=re.MULTILINE))
-    in_scripts = {p for group in DEFINITION["applicationPermissions"].values() for p in group}
-    assert in_doc == in_scripts
-    assert f"**{DEFINITION['directoryRole']}**" in text
 

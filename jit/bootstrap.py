@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jit.domain.clock import Clock, SystemClock
-from jit.settings import ConfigurationError, Settings
 
 if TYPE_CHECKING:
+    from jit.settings import Settings
     from jit.adapters.audit_reader import AuditTrail
     from jit.adapters.channel_store import TableChannelStore
     from jit.adapters.checkpoints import CheckpointLog
@@ -75,6 +75,7 @@ class BackendContext:
 
 
 def build(settings: Settings, clock: Clock | None = None, backends: BackendProvider | None = None) -> Services:
+    from jit.settings import ConfigurationError
     from jit.adapters.audit_chain import AuditKeys
     from jit.adapters.audit_reader import AuditTrail
     from jit.adapters.audit_store import TableAuditLog
@@ -258,6 +259,8 @@ def services() -> Services:
     if _services is None:
         with _lock:
             if _services is None:
+                from jit.settings import Settings  # settings (and pydantic) load with the first invocation
+
                 _services = build(Settings.from_env(os.environ))
     return _services
 

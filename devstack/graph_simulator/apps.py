@@ -2,8 +2,9 @@
 
 DEFAULT_APP_PERMISSIONS is the product's minimal application-permission set from docs/permissions.md
 ("Minimal set to consent to"), plus Mail.Send (sendMail notifications: permissions.json lists it alone for
-POST /users/{id}/sendMail) and PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup (PIM for Groups requests:
-least privileged in permissions.json). The lead reconciles this list with docs/permissions.md.
+POST /users/{id}/sendMail) and PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup, the opt-in of docs/permissions.md
+"PIM mode" (PIM for Groups requests and schedule reads: least privileged in permissions.json). PIM for roles needs
+nothing more: RoleManagement.ReadWrite.Directory is accepted for roleAssignmentScheduleRequests.
 DEFAULT_APP_DIRECTORY_ROLES: the Entra role docs/permissions.md tells customers to assign to the app.
 """
 

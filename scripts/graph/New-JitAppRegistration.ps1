@@ -38,14 +38,17 @@ param(
     # Leave out User.ReadWrite.All: only if no policy offers the DeleteUser expiration action.
     [switch] $NoDeleteUser,
     # Add User.DeleteRestore.All: only with JIT_PERMANENT_DELETE=true.
-    [switch] $PermanentDelete
+    [switch] $PermanentDelete,
+    # Add PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup: only for tenants onboarded with directory entra-pim
+    # (group memberships as PIM for Groups assignments; docs/permissions.md, "PIM mode").
+    [switch] $Pim
 )
 
 . (Join-Path $PSScriptRoot 'JitGraph.Common.ps1')
 
 Connect-JitGraph -TenantId $TenantId -Scopes 'Application.ReadWrite.All' | Out-Null
 
-$names = Get-JitPermissionNames -NoDeleteUser:$NoDeleteUser -PermanentDelete:$PermanentDelete
+$names = Get-JitPermissionNames -NoDeleteUser:$NoDeleteUser -PermanentDelete:$PermanentDelete -Pim:$Pim
 $graph = Get-GraphServicePrincipal
 $roleIds = Resolve-GraphAppRoleIds -GraphServicePrincipal $graph -Names $names
 $requiredResourceAccess = @(

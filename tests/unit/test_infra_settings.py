@@ -484,6 +484,19 @@ def test_app_registration_permissions_are_exactly_the_documented_minimal_set() -
     assert f"**{definition['directoryRole']}**" in (ROOT / "docs" / "permissions.md").read_text()
 
 
+def test_the_pim_opt_in_is_exactly_the_documented_pim_mode_set() -> None:
+    permissions = json.loads((ROOT / "scripts" / "graph" / "permissions.json").read_text())["applicationPermissions"]
+    doc = (ROOT / "docs" / "permissions.md").read_text()
+    section = doc.split("## PIM mode", 1)[1].split("\n## ", 1)[0]
+    table = section.split("| Permission | Why |", 1)[1]
+    documented = set(re.findall(r"^\| ([A-Za-z][\w.-]+) \| Only with PIM mode", table, re.MULTILINE))
+    assert documented and set(permissions["pim"]) == documented
+    minimal, _ = _minimal_set_from_docs()
+    assert not documented & minimal  # an opt-in, not part of every tenant's consent
+    for name in ("New-JitAppRegistration.ps1", "Grant-JitTenantConsent.ps1"):
+        assert "-Pim:$Pim" in (ROOT / "scripts" / "graph" / name).read_text()
+
+
 def test_graph_scripts_are_documented_and_use_the_shared_permission_set() -> None:
     scripts = sorted(p for p in (ROOT / "scripts" / "graph").glob("*.ps1") if p.name != "JitGraph.Common.ps1")
     assert {p.name for p in scripts} >= {

@@ -1,9 +1,10 @@
 """The product's development app: its client id, and what each simulated tenant consented to by default.
 
 DEFAULT_APP_PERMISSIONS is the product's documented application-permission set (scripts/graph/permissions.json, which
-docs/permissions.md's "Minimal set to consent to" equals: every group, the optional features' too), plus
-PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup (PIM for Groups requests: least privileged in permissions.json).
-Tests narrow it where they check what a call needs.
+docs/permissions.md's "Minimal set to consent to" equals: every group, the optional features' too, including the PIM
+opt-in PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup). PIM for roles needs nothing more:
+RoleManagement.ReadWrite.Directory is accepted for roleAssignmentScheduleRequests. Tests narrow it where they check
+what a call needs.
 DEFAULT_APP_DIRECTORY_ROLES: the Entra role docs/permissions.md tells customers to assign to the app.
 """
 

@@ -37,6 +37,9 @@ param(
     [switch] $EmailNotifications,
     # Add User.DeleteRestore.All: only with JIT_PERMANENT_DELETE=true.
     [switch] $PermanentDelete,
+    # Add PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup: only for tenants onboarded with directory entra-pim
+    # (group memberships as PIM for Groups assignments; docs/permissions.md, "PIM mode").
+    [switch] $Pim,
     # Do not assign the Entra role (for example when it is assigned through PIM or by another process).
     [switch] $SkipDirectoryRole,
     # The redirect URI registered for the consent link (SERVICE_API_URI + /api/health).
@@ -67,7 +70,7 @@ if ($found.Count -eq 0) {
 
 # 2. Graph application permissions.
 $graph = Get-GraphServicePrincipal
-$names = Get-JitPermissionNames -EmailNotifications:$EmailNotifications -PermanentDelete:$PermanentDelete
+$names = Get-JitPermissionNames -EmailNotifications:$EmailNotifications -PermanentDelete:$PermanentDelete -Pim:$Pim
 $roleIds = Resolve-GraphAppRoleIds -GraphServicePrincipal $graph -Names $names
 $granted = @(Get-GraphCollection -Path "v1.0/servicePrincipals/$($sp.id)/appRoleAssignments" |
     Where-Object { $_.resourceId -eq $graph.id })

@@ -37,14 +37,17 @@ param(
     # Add Mail.Send: in the tenant whose mailbox sends the email notifications (JIT_NOTIFY_MAILBOX) only.
     [switch] $EmailNotifications,
     # Add User.DeleteRestore.All: only with JIT_PERMANENT_DELETE=true.
-    [switch] $PermanentDelete
+    [switch] $PermanentDelete,
+    # Add PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup: only for tenants onboarded with directory entra-pim
+    # (group memberships as PIM for Groups assignments; docs/permissions.md, "PIM mode").
+    [switch] $Pim
 )
 
 . (Join-Path $PSScriptRoot 'JitGraph.Common.ps1')
 
 Connect-JitGraph -TenantId $TenantId -Scopes 'Application.ReadWrite.All' | Out-Null
 
-$names = Get-JitPermissionNames -EmailNotifications:$EmailNotifications -PermanentDelete:$PermanentDelete
+$names = Get-JitPermissionNames -EmailNotifications:$EmailNotifications -PermanentDelete:$PermanentDelete -Pim:$Pim
 $graph = Get-GraphServicePrincipal
 $roleIds = Resolve-GraphAppRoleIds -GraphServicePrincipal $graph -Names $names
 $requiredResourceAccess = @(

@@ -615,13 +615,27 @@ def test_app_registration_permissions_are_exactly_the_documented_minimal_set() -
     permissions = definition["applicationPermissions"]
     # "always", and one group per optional feature (the scripts' switches); tests/integration/test_graph_permissions.py
     # checks the set against the calls the product makes.
-    scripted = {p for group in permissions.values() for p in group}
+    # PIM mode's opt-in has a section of its own (test_the_pim_opt_in_is_exactly_the_documented_pim_mode_set).
+    scripted = {p for name, group in permissions.items() if name != "pim" for p in group}
     documented, conditional = _minimal_set_from_docs()
     assert len(documented) >= 8, "could not read the table of docs/permissions.md"
     assert scripted == documented
-    assert {p for name, group in permissions.items() if name != "always" for p in group} == conditional
+    assert {p for name, group in permissions.items() if name not in ("always", "pim") for p in group} == conditional
     assert definition["resourceAppId"] == "00000003-0000-0000-c000-000000000000"
     assert f"**{definition['directoryRole']}**" in (ROOT / "docs" / "permissions.md").read_text()
+
+
+def test_the_pim_opt_in_is_exactly_the_documented_pim_mode_set() -> None:
+    permissions = json.loads((ROOT / "scripts" / "graph" / "permissions.json").read_text())["applicationPermissions"]
+    doc = (ROOT / "docs" / "permissions.md").read_text()
+    section = doc.split("## PIM mode", 1)[1].split("\n## ", 1)[0]
+    table = section.split("| Permission | Why |", 1)[1]
+    documented = set(re.findall(r"^\| ([A-Za-z][\w.-]+) \| Only with PIM mode", table, re.MULTILINE))
+    assert documented and set(permissions["pim"]) == documented
+    minimal, _ = _minimal_set_from_docs()
+    assert not documented & minimal  # an opt-in, not part of every tenant's consent
+    for name in ("New-JitAppRegistration.ps1", "Grant-JitTenantConsent.ps1"):
+        assert "-Pim:$Pim" in (ROOT / "scripts" / "graph" / name).read_text()
 
 
 def test_graph_scripts_are_documented_and_use_the_shared_permission_set() -> None:

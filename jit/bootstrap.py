@@ -218,6 +218,7 @@ def build(settings: Settings, clock: Clock | None = None, backends: BackendProvi
         retry=retry,
         notify_queue=notify_queue,
         audit=subject_audit,
+        registry=tenants,
     )
     checkpoints = CheckpointLog(storage.container(settings.checkpoint_container), [grants_table], keys)
     legacy_audit = TableAuditLog(storage.table(settings.audit_table))

@@ -23,7 +23,7 @@ from jit.domain.grant import Grant, Status
 from jit.domain.notification import Event
 from jit.domain.progress import ItemState
 from jit.domain.request import ExpirationAction
-from jit.domain.tenant import ENTRA
+from jit.domain.tenant import ENTRA, OnboardingState, TenantRegistration
 from jit.services.access_backend import AccessBackend, AccountEnd, BackendProvider, DirectoryError, Item, ItemKind
 from jit.services.audited_backend import working_on
 from jit.services.notify import NotifyQueue, announce
@@ -37,6 +37,10 @@ class GrantsToCheck(Protocol):
     def active_and_recently_ended(self, since: datetime) -> list[Grant]: ...
 
     def tenants(self) -> list[str]: ...
+
+
+class TenantDirectories(Protocol):
+    def list(self) -> list[TenantRegistration]: ...
 
 
 class DriftLog(Protocol):
@@ -54,21 +58,36 @@ class DriftCheck:
     notify_queue: NotifyQueue | None = None
     # Where the audit entries of re-revocations go (the subject chains; drift changes no grant).
     audit: AuditLog | None = None
+    # The onboarded tenants: every directory they use is checked, with or without grants (orphans, reachability).
+    registry: TenantDirectories | None = None
 
     async def run(self) -> list[DriftFinding]:
         now = self.clock.now()
         by_directory: dict[tuple[str, str], list[Grant]] = defaultdict(list)
         for tenant in self.grants.tenants():
             by_directory[(tenant, ENTRA)] = []
+        for registration in self.registry.list() if self.registry is not None else []:
+            if registration.state is not OnboardingState.OFFBOARDED:
+                for directory in registration.directories:
+                    by_directory[(registration.id, directory)] = []
         for grant in self.grants.active_and_recently_ended(now - self.lookback):
             by_directory[(grant.tenant_id, grant.request.directory or ENTRA)].append(grant)
         found: list[DriftFinding] = []
         for (tenant, directory), grants in by_directory.items():
             try:
                 backend = self.backends.backend(tenant, directory)
+            except LookupError:
+                if grants:
+                    log.error("drift check: no backend serves %s (tenant %s)", directory, tenant)
+                continue
+            try:
                 found += await self._check(backend, tenant, grants, now)
             except DirectoryError as error:
-                log.error("drift check of %s in tenant %s failed: %s", directory, tenant, error.message)
+                # Reported, not only logged: a directory nobody can check (an agent that stopped reporting) is
+                # one whose grants can neither start nor end.
+                log.error("ALERT drift check of %s in tenant %s failed: %s", directory, tenant, error.message)
+                detail = f"{directory} could not be checked: {error.message}"
+                found.append(DriftFinding(tenant, DriftKind.DIRECTORY_UNREACHABLE, now, detail))
         self.findings.record(found)
         if self.notify_queue is not None:
             for tenant in sorted({f.tenant_id for f in found}):

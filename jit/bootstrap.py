@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from jit.domain.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
-    from jit.settings import Settings
     from jit.adapters.audit_reader import AuditTrail
     from jit.adapters.channel_store import TableChannelStore
     from jit.adapters.checkpoints import CheckpointLog
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from jit.services.policies import Policies
     from jit.services.roles import RoleCatalog
     from jit.services.tenants import Onboarding
+    from jit.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,6 @@ class BackendContext:
 
 
 def build(settings: Settings, clock: Clock | None = None, backends: BackendProvider | None = None) -> Services:
-    from jit.settings import ConfigurationError
     from jit.adapters.audit_chain import AuditKeys
     from jit.adapters.audit_reader import AuditTrail
     from jit.adapters.audit_store import TableAuditLog
@@ -113,6 +112,7 @@ def build(settings: Settings, clock: Clock | None = None, backends: BackendProvi
     from jit.services.retrying import RetryPolicy
     from jit.services.roles import RoleCatalog
     from jit.services.tenants import Onboarding
+    from jit.settings import ConfigurationError
 
     clock = clock or SystemClock()
     if settings.tap_keys is None:

@@ -95,6 +95,24 @@ class AccessTemporaryAccessPass(_Answer):
     retrievedAt: str | SkipJsonSchema[None] = None
 
 
+class AccessCredential(_Answer):
+    """The credential's kind and state, never its value (that is handed out once, by GET .../credentials)."""
+
+    kind: Literal["temporaryAccessPass", "password"]
+    state: str | SkipJsonSchema[None] = None
+    expiresAt: str | None = None
+    retrievedAt: str | SkipJsonSchema[None] = None
+
+
+class DirectoryHealth(_Answer):
+    """Whether the grant's directory can be reached now (an on-premises agent's heartbeat)."""
+
+    available: bool
+    detail: str | None
+    lastSeen: str | None
+    facts: dict[str, str]
+
+
 class AccessExpiration(BaseModel):
     """How the end of access went: verified, or what remains and since when (more keys may follow)."""
 
@@ -114,6 +132,7 @@ class GrantAccess(_Answer):
     user: AccessUser | None
     roles: list[AccessRole]
     groups: list[AccessGroup]
+    credential: AccessCredential | None
     temporaryAccessPass: AccessTemporaryAccessPass | None
     expiration: AccessExpiration | SkipJsonSchema[None] = None
 
@@ -161,6 +180,7 @@ class Grant(_Answer):
     access: GrantAccess
     error: GrantError | None
     history: list[Transition]
+    directoryHealth: DirectoryHealth | SkipJsonSchema[None] = None
 
 
 class GrantList(_Answer):
@@ -190,10 +210,17 @@ class Problem(_Answer):
     errors: list[FieldProblem | RuleProblem] | SkipJsonSchema[None] = None
 
 
+class HandedCredential(_Answer):
+    kind: Literal["temporaryAccessPass", "password"]
+    value: str
+    expiresAt: str | None
+
+
 class Credentials(_Answer):
     grantId: str
     userPrincipalName: str | None
-    temporaryAccessPass: str
+    credential: HandedCredential
+    temporaryAccessPass: str | SkipJsonSchema[None] = None  # a pass's value again, for clients older than `credential`
     expiresDateTime: str | None
     isUsableOnce: bool | None
 
@@ -614,16 +641,17 @@ ROUTES: tuple[Route, ...] = (
         "get_credentials",
         "GET",
         "jit/requests/{id}/credentials",
-        "Retrieve the Temporary Access Pass once",
-        "The grant's Temporary Access Pass, exactly once, for the requester only; erased as it is handed out and "
-        "audited. 409 (with Retry-After while the grant moves) before it is issued, 410 once retrieved or expired.",
+        "Retrieve the sign-in credential once",
+        "The grant's sign-in credential (a Temporary Access Pass in Entra ID, a one-time password in an on-premises "
+        "domain), exactly once, for the requester only; erased as it is handed out and audited. 409 (with Retry-After "
+        "while the grant moves) before it is issued, 410 once retrieved or expired.",
         "Credentials",
         (
-            Answer("200", "The pass. Never store or log it.", "Credentials", headers=("Cache-Control",)),
-            _problem("403", "Only the requester may retrieve the pass."),
-            _problem("404", "No such grant, or the grant has no Temporary Access Pass."),
-            _problem("409", "The pass is not issued yet.", "Retry-After"),
-            _problem("410", "The pass was already retrieved, or has expired."),
+            Answer("200", "The credential. Never store or log it.", "Credentials", headers=("Cache-Control",)),
+            _problem("403", "Only the requester may retrieve the credential."),
+            _problem("404", "No such grant, or the grant has no sign-in credential."),
+            _problem("409", "The credential is not issued yet.", "Retry-After"),
+            _problem("410", "The credential was already retrieved, or has expired."),
             _DEFAULT,
         ),
         visibility="important",

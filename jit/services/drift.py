@@ -39,7 +39,7 @@ class GrantsToCheck(Protocol):
     def tenants(self) -> list[str]: ...
 
 
-class RegisteredTenants(Protocol):
+class TenantDirectories(Protocol):
     def list(self) -> list[TenantRegistration]: ...
 
 
@@ -58,16 +58,16 @@ class DriftCheck:
     notify_queue: NotifyQueue | None = None
     # Where the audit entries of re-revocations go (the subject chains; drift changes no grant).
     audit: AuditLog | None = None
-    # Onboarded tenants are checked even before their first grant (a marked account there is an orphan).
-    registry: RegisteredTenants | None = None
+    # The onboarded tenants: every directory they use is checked, with or without grants (orphans, reachability).
+    registry: TenantDirectories | None = None
 
     async def run(self) -> list[DriftFinding]:
         now = self.clock.now()
         by_directory: dict[tuple[str, str], list[Grant]] = defaultdict(list)
         for tenant in self.grants.tenants():
             by_directory[(tenant, ENTRA)] = []
-        for registration in self.registry.list() if self.registry is not None else ():
-            if registration.state is not OnboardingState.PENDING:
+        for registration in self.registry.list() if self.registry is not None else []:
+            if registration.state not in (OnboardingState.PENDING, OnboardingState.OFFBOARDED):
                 for directory in registration.directories:
                     by_directory.setdefault((registration.id, directory), [])
         for grant in self.grants.active_and_recently_ended(now - self.lookback):
@@ -81,9 +81,18 @@ class DriftCheck:
         for (tenant, directory), grants in by_directory.items():
             try:
                 backend = self.backends.backend(tenant, directory)
+            except LookupError:
+                if grants:
+                    log.error("drift check: no backend serves %s (tenant %s)", directory, tenant)
+                continue
+            try:
                 found += await self._check(backend, tenant, grants, now, known[tenant])
             except DirectoryError as error:
-                log.error("drift check of %s in tenant %s failed: %s", directory, tenant, error.message)
+                # Reported, not only logged: a directory nobody can check (an agent that stopped reporting) is
+                # one whose grants can neither start nor end.
+                log.error("ALERT drift check of %s in tenant %s failed: %s", directory, tenant, error.message)
+                detail = f"{directory} could not be checked: {error.message}"
+                found.append(DriftFinding(tenant, DriftKind.DIRECTORY_UNREACHABLE, now, detail))
         found = list({(f.tenant_id, f.kind, f.user_id, f.grant_id, f.detail): f for f in found}.values())
         self.findings.record(found)
         if self.notify_queue is not None:

@@ -24,6 +24,7 @@ from jit.services.access_backend import (
     CredentialPolicy,
     DirectoryFacts,
     GroupFacts,
+    Health,
     Holdings,
     Item,
     ItemKind,
@@ -261,6 +262,9 @@ class EntraBackend:
             headers=dict(EVENTUAL),
         )
         return [_account(u) for u in await self._graph.pages(call)]
+
+    async def health(self) -> Health | None:
+        return None  # Graph is asked on every call; there is nothing to know in between
 
     # Writes ---------------------------------------------------------------------------------------------------
 

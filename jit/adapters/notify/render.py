@@ -2,8 +2,8 @@
 
 Each function takes the notification as its only input. That is the no-secret rule made structural: a
 `Notification` has no field for a Temporary Access Pass or a password, so no rendering can contain one; an Active
-grant's notification says where the requester retrieves the TAP, once. Links are also cleaned of query
-parameters that carry keys (`code=` is an Azure Functions key), since they end up in mailboxes and channels.
+grant's notification says where the requester retrieves its credential (a TAP or a password), once. Links are also
+cleaned of query parameters that carry keys (`code=` is an Azure Functions key), since they end up in mailboxes.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from jit.domain.notification import Event, Notification
 
 CREDENTIALS_SENTENCE = (
-    "The Temporary Access Pass is not part of this message. The requester can retrieve it at the link below "
-    "exactly once; after that, or once it expires, it is gone."
+    "The sign-in credential (a Temporary Access Pass, or an on-premises one-time password) is not part of this "
+    "message. The requester can retrieve it at the link below exactly once; after that, or once it expires, it is gone."
 )
 
 _LABELS: dict[Event, str] = {
@@ -168,7 +168,7 @@ def adaptive_card(notification: Notification) -> dict[str, Any]:
     if "credentials" in link:
         body.append({"type": "TextBlock", "text": CREDENTIALS_SENTENCE, "wrap": True, "weight": "Bolder"})
         actions.append(
-            {"type": "Action.OpenUrl", "title": "Retrieve the Temporary Access Pass (once)", "url": link["credentials"]}
+            {"type": "Action.OpenUrl", "title": "Retrieve the sign-in credential (once)", "url": link["credentials"]}
         )
     card: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

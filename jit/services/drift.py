@@ -31,6 +31,7 @@ from jit.services.ports import AuditLog
 from jit.services.retrying import RetryPolicy
 
 log = logging.getLogger(__name__)
+ALERT_REPEAT = timedelta(hours=1)
 
 
 class GrantsToCheck(Protocol):
@@ -60,6 +61,43 @@ class DriftCheck:
     audit: AuditLog | None = None
     # The onboarded tenants: every directory they use is checked, with or without grants (orphans, reachability).
     registry: TenantDirectories | None = None
+    _alerted: dict[tuple[str, str], datetime] = field(default_factory=dict, init=False, repr=False)
+
+    async def watch_directories(self) -> list[DriftFinding]:
+        """Every minute (with the sweep): a directory the backend says it cannot reach now (an on-premises agent
+        whose heartbeat stopped) is an alert at once, not at the next daily drift check. One alert per directory
+        per ALERT_REPEAT, per process; the answer costs no call to the directory (the backend knows from its own
+        records, e.g. the agent's heartbeat row)."""
+        if self.registry is None:
+            return []
+        now = self.clock.now()
+        found: list[DriftFinding] = []
+        for registration in self.registry.list():
+            if registration.state in (OnboardingState.PENDING, OnboardingState.OFFBOARDED):
+                continue
+            for directory in registration.directories:
+                try:
+                    health = await self.backends.backend(registration.id, directory).health()
+                except (LookupError, DirectoryError):
+                    continue
+                key = (registration.id, directory)
+                if health is None or health.available:
+                    self._alerted.pop(key, None)
+                    continue
+                last = self._alerted.get(key)
+                if last is not None and now - last < ALERT_REPEAT:
+                    continue
+                self._alerted[key] = now
+                log.error("ALERT %s of tenant %s is unreachable: %s", directory, registration.id, health.detail)
+                detail = f"{directory} is unreachable: {health.detail}"
+                found.append(DriftFinding(registration.id, DriftKind.DIRECTORY_UNREACHABLE, now, detail))
+        if found:
+            self.findings.record(found)
+            if self.notify_queue is not None:
+                for tenant in sorted({f.tenant_id for f in found}):
+                    count = sum(f.tenant_id == tenant for f in found)
+                    announce(self.notify_queue, tenant, "", Event.DRIFT_FOUND, now, count=count)
+        return found
 
     async def run(self) -> list[DriftFinding]:
         now = self.clock.now()

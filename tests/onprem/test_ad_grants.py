@@ -299,7 +299,14 @@ def test_an_agent_that_stops_reporting_holds_its_grants_and_says_so(make_stack: 
         assert tenant["directoryHealth"][site.directory]["available"] is False
         assert "entra" not in tenant["directoryHealth"]
 
-        # The alert: the drift check reports the site it can not check (and announces the finding).
+        # The alert, within a minute: the sweep's directory watch reports the silent agent (once per hour).
+        stack.host.fire("schedule_sweep")
+        stack.host.fire("schedule_sweep")
+        watched = body_of(stack.call("GET", f"/api/jit/drift?tenantId={TENANT_GUID}"))["value"]
+        alerts = [f for f in watched if f["kind"] == "DirectoryUnreachable" and site.directory in f["detail"]]
+        assert len(alerts) == 1, watched
+
+        # The daily drift check reports the site it can not check too (and announces the finding).
         findings = run_drift(stack)
         unreachable = [f for f in findings if f["kind"] == "DirectoryUnreachable" and site.directory in f["detail"]]
         assert unreachable and "has not reported since" in unreachable[0]["detail"], findings

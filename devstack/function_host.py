@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import azure.functions as func
 from azure.core.exceptions import ResourceExistsError
@@ -165,7 +165,8 @@ class LocalFunctionHost:
                 url=f"{parts.scheme}://{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else ""),
                 headers=all_headers,
                 params=params,
-                route_params={k: v for k, v in match.groupdict().items() if v is not None},
+                # The host (ASP.NET Core routing) hands route values to the function percent-decoded.
+                route_params={k: unquote(v) for k, v in match.groupdict().items() if v is not None},
                 body=raw,
             )
             response: func.HttpResponse = self.invoke(route.handler, **{route.arg_name: request})

@@ -97,12 +97,17 @@ def run_timers(host: Any, stop: threading.Event) -> None:
 def start_graph_simulator(env: dict[str, str]) -> Any:
     """The Graph simulator with its demo tenant, and the settings that point the app at it."""
     from devstack.graph_simulator import GraphSimulator, seed_demo_tenant
+    from devstack.graph_simulator.demo import DEMO_MAILBOX_UPN, DEMO_TENANT_ID
 
     simulator = GraphSimulator(host="127.0.0.1", port=0)
     simulator.start()
     seed_demo_tenant(simulator)
     env["GRAPH_BASE_URL"] = simulator.base_url
     env["GRAPH_AUTH"] = "development"
+    # Email goes out through the demo tenant's mailbox (the sink shows what Graph "sent").
+    if not env.get("JIT_NOTIFY_MAILBOX"):
+        env["JIT_NOTIFY_MAILBOX"] = DEMO_MAILBOX_UPN
+        env["JIT_NOTIFY_MAIL_TENANT"] = DEMO_TENANT_ID
     return simulator
 
 
@@ -126,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from devstack.azurite import Azurite
     from devstack.function_host import LocalFunctionHost
+    from devstack.notification_sink import NotificationSink
     from devstack.oidc_issuer import OidcIssuer
 
     started: list[Any] = []
@@ -149,6 +155,12 @@ def main(argv: list[str] | None = None) -> int:
                 env[name] = base64.b64encode(os.urandom(32)).decode()
         simulator = start_graph_simulator(env)
         started.append(simulator)
+        # Webhook deliveries are signed; a secret for this run lets the local sink check them.
+        if not env.get("JIT_WEBHOOK_SECRET"):
+            env["JIT_WEBHOOK_SECRET"] = secrets.token_urlsafe(32)
+        sink = NotificationSink(graph_control_url=simulator.control_url, webhook_secret=env["JIT_WEBHOOK_SECRET"].encode())
+        sink.start()
+        started.append(sink)
         portal = f"{base}/portal/"
         issuer = OidcIssuer(spa_redirect_uris=(portal, portal.replace("127.0.0.1", "localhost")))
         issuer.start()
@@ -184,9 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for thread in threads:
         thread.start()
-    onboard_demo_tenant(host, issuer)
+    onboard_demo_tenant(host, issuer, sink)
 
-    print(banner(base, env, issuer, simulator, machine_key), flush=True)
+    print(banner(base, env, issuer, simulator, machine_key, sink), flush=True)
     print(f"READY {base}", flush=True)
 
     def shut_down(signum: int, frame: Any) -> None:
@@ -201,18 +213,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def onboard_demo_tenant(host: Any, issuer: Any) -> None:
-    """The demo tenant, onboarded by the demo admin as a person would (the queue pump checks it in a moment)."""
+def onboard_demo_tenant(host: Any, issuer: Any, sink: Any) -> None:
+    """The demo tenant, onboarded by the demo admin as a person would (the queue pump checks it in a moment), and
+    notification channels that deliver to the local sink."""
     from devstack.graph_simulator.demo import DEMO_INITIAL_DOMAIN
 
     admin = next(p for p in issuer.people if "Jit.Admin" in p.roles)
-    token = issuer.mint(admin)
-    answer = host.http("POST", "/api/jit/tenants", {"tenant": DEMO_INITIAL_DOMAIN}, {"Authorization": f"Bearer {token}"})
+    as_admin = {"Authorization": f"Bearer {issuer.mint(admin)}"}
+    answer = host.http("POST", "/api/jit/tenants", {"tenant": DEMO_INITIAL_DOMAIN}, as_admin)
     if answer.status_code not in (200, 202):
         log.error("onboarding the demo tenant failed: %s", answer.get_body().decode(errors="replace"))
+    channels: dict[str, dict[str, Any]] = {
+        "local-teams": {"kind": "teams", "addresses": [sink.teams_url("local-teams")], "allowPrivateNetwork": True},
+        "local-webhook": {"kind": "webhook", "addresses": [sink.webhook_url("local-webhook")], "allowPrivateNetwork": True},
+        "local-email": {"kind": "email", "addresses": ["helpdesk@demo.onmicrosoft.com"]},
+    }
+    for name, channel in channels.items():
+        made = host.http("PUT", f"/api/jit/channels/{name}", {**channel, "description": "the local notification sink"}, as_admin)
+        if made.status_code not in (200, 201):
+            log.error("channel %s: %s", name, made.get_body().decode(errors="replace"))
 
 
-def banner(base: str, env: dict[str, str], issuer: Any, simulator: Any, machine_key: str) -> str:
+def banner(base: str, env: dict[str, str], issuer: Any, simulator: Any, machine_key: str, sink: Any) -> str:
     example = json.dumps(
         {
             "tenantId": "demo.onmicrosoft.com",
@@ -221,6 +243,7 @@ def banner(base: str, env: dict[str, str], issuer: Any, simulator: Any, machine_
             "roles": ["Exchange Administrator"],
             "reason": "Mailbox migration, ticket 4711",
             "ticketId": "4711",
+            "notifications": {"channels": ["local-teams"]},
         }
     )
     people = "\n".join(f"    {p.name:<16} {', '.join(p.roles)}" for p in issuer.people)
@@ -235,6 +258,8 @@ JIT admin access is running at {base}
   Graph simulator:    {env.get("GRAPH_BASE_URL")}
                       (sent mail, users, roles: GET {simulator.control_url}/tenants)
   Sign-in (issuer):   {issuer.authority}
+  Notifications:      {sink.url}   (emails, Teams cards and webhooks sent through channels local-teams,
+                      local-webhook and local-email; name them in a request's notifications.channels)
 
 Request access as a machine would, poll the Location until "Active" (a person fetches the TAP in the portal):
   curl -si -X POST {base}/api/svc/jit/requests -H 'x-functions-key: {machine_key}' \\

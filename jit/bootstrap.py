@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jit.domain.clock import Clock, SystemClock
-from jit.settings import ConfigurationError, Settings
 
 if TYPE_CHECKING:
     from jit.adapters.audit_reader import AuditTrail
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from jit.services.policies import Policies
     from jit.services.roles import RoleCatalog
     from jit.services.tenants import Onboarding
+    from jit.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,7 @@ def build(settings: Settings, clock: Clock | None = None, backends: BackendProvi
     from jit.services.retrying import RetryPolicy
     from jit.services.roles import RoleCatalog
     from jit.services.tenants import Onboarding
+    from jit.settings import ConfigurationError
 
     clock = clock or SystemClock()
     if settings.tap_keys is None:
@@ -218,6 +219,7 @@ def build(settings: Settings, clock: Clock | None = None, backends: BackendProvi
         retry=retry,
         notify_queue=notify_queue,
         audit=subject_audit,
+        registry=tenants,
     )
     checkpoints = CheckpointLog(storage.container(settings.checkpoint_container), [grants_table], keys)
     legacy_audit = TableAuditLog(storage.table(settings.audit_table))
@@ -257,6 +259,8 @@ def services() -> Services:
     if _services is None:
         with _lock:
             if _services is None:
+                from jit.settings import Settings  # settings (and pydantic) load with the first invocation
+
                 _services = build(Settings.from_env(os.environ))
     return _services
 

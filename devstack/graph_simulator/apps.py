@@ -1,13 +1,17 @@
 """The product's development app: its client id, and what each simulated tenant consented to by default.
 
-DEFAULT_APP_PERMISSIONS is the product's minimal application-permission set from docs/permissions.md
-("Minimal set to consent to"), plus Mail.Send (sendMail notifications: permissions.json lists it alone for
-POST /users/{id}/sendMail) and PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup (PIM for Groups requests:
-least privileged in permissions.json). The lead reconciles this list with docs/permissions.md.
+DEFAULT_APP_PERMISSIONS is the product's documented application-permission set (scripts/graph/permissions.json, which
+docs/permissions.md's "Minimal set to consent to" equals: every group, the optional features' too, including the PIM
+opt-in PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup). PIM for roles needs nothing more:
+RoleManagement.ReadWrite.Directory is accepted for roleAssignmentScheduleRequests. Tests narrow it where they check
+what a call needs.
 DEFAULT_APP_DIRECTORY_ROLES: the Entra role docs/permissions.md tells customers to assign to the app.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 from .catalog import PRIVILEGED_AUTHENTICATION_ADMINISTRATOR
 
@@ -15,21 +19,14 @@ from .catalog import PRIVILEGED_AUTHENTICATION_ADMINISTRATOR
 DEV_APP_ID = "00000000-0000-0000-0000-00000000d0e5"
 DEV_APP_NAME = "JIT admin access (development)"
 
-DEFAULT_APP_PERMISSIONS: tuple[str, ...] = (
-    "Directory.Read.All",
-    "User.Read.All",
-    "User.Create",
-    "User.EnableDisableAccount.All",
-    "User-PasswordProfile.ReadWrite.All",
-    "User.RevokeSessions.All",
-    "RoleManagement.ReadWrite.Directory",
-    "GroupMember.ReadWrite.All",
-    "UserAuthMethod-TAP.ReadWrite.All",
-    "Policy.Read.AuthenticationMethod",
-    "User.ReadWrite.All",
-    "User.DeleteRestore.All",
-    "Mail.Send",
-    "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
+_DOCUMENTED = json.loads((Path(__file__).resolve().parents[2] / "scripts" / "graph" / "permissions.json").read_text())
+DEFAULT_APP_PERMISSIONS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        [
+            *(p for group in _DOCUMENTED["applicationPermissions"].values() for p in group),
+            "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
+        ]
+    )
 )
 
 DEFAULT_APP_DIRECTORY_ROLES: tuple[str, ...] = (PRIVILEGED_AUTHENTICATION_ADMINISTRATOR,)

@@ -136,9 +136,11 @@ class Dispatcher:
         graph = contract()
         resolved = check_request(req, graph)
         req.resolved = resolved
+        body = _json_object(req)
+        properties = tuple(sorted(k for k in body or {} if not k.startswith("@")))
         with self.lock:
             try:
-                permission = authorize(graph.permissions, req.method, resolved, _json_object(req), auth.roles)
+                permission = authorize(graph.permissions, req.method, resolved, body, auth.roles)
             except GraphError as err:
                 if err.status == 403:
                     self.served.deny(req.method, template, "missing permission")
@@ -153,4 +155,10 @@ class Dispatcher:
                     self.served.deny(req.method, template, "handler check (role-assignable group / sensitive action)")
                 raise
             finally:
-                self.served.record(req.method, template, "+".join(auth.granted))
+                self.served.record(
+                    req.method,
+                    template,
+                    list(auth.granted),
+                    permission_path=resolved.permission_path,
+                    properties=properties,
+                )

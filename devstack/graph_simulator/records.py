@@ -193,6 +193,7 @@ class Schedule:
     group_id: str = ""
     access_id: str = ""  # member | owner
     created: str = ""
+    assigned_at: float = 0.0  # directory-clock time of the request that made it (the five-minute floor counts from here)
 
     def active(self, now: float) -> bool:
         return self.start <= now and (self.end is None or now < self.end)

@@ -16,7 +16,7 @@ from .counters import Counters
 from .dispatcher import Dispatcher
 from .faults import Faults
 from .messages import Drop, SimRequest, SimResponse
-from .served import Denied, Served, ServedLog
+from .served import Authorized, Denied, Served, ServedLog
 from .server import SimulatorHTTPServer
 from .state import TapPolicy, Tenant, is_guid
 from .tokens import TokenIssuer
@@ -198,6 +198,11 @@ class GraphSimulator:
     def served(self) -> frozenset[Served]:
         """(method, route template, permission that authorized it) for every authorized call, batch items included."""
         return self.served_log.served
+
+    @property
+    def authorized(self) -> frozenset[Authorized]:
+        """Every authorized call with what authorizing it took (see served.Authorized)."""
+        return self.served_log.authorized
 
     @property
     def denied(self) -> frozenset[Denied]:

@@ -17,9 +17,11 @@ class TableDriftLog:
         self._table = table
 
     def record(self, findings: list[DriftFinding]) -> None:
+        """Each tenant's findings in transactions of up to 100 (one round trip each, not one per finding)."""
+        by_tenant: dict[str, list[dict[str, Any]]] = {}
         for finding in findings:
             key = newest_first_key(str(ULID.from_datetime(finding.found_at)))
-            self._table.create_entity(
+            by_tenant.setdefault(finding.tenant_id, []).append(
                 {
                     "PartitionKey": finding.tenant_id,
                     "RowKey": key,
@@ -31,6 +33,9 @@ class TableDriftLog:
                     "Remediated": finding.remediated,
                 }
             )
+        for rows in by_tenant.values():
+            for start in range(0, len(rows), 100):
+                self._table.submit_transaction([("upsert", row) for row in rows[start : start + 100]])
 
     def since(self, moment: datetime, tenant_id: str | None, top: int) -> list[DriftFinding]:
         query = "FoundAt ge @since" + (" and PartitionKey eq @tenant" if tenant_id else "")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 from datetime import timedelta
-from typing import Any
-
-from azure.storage.queue import QueueClient
+from typing import TYPE_CHECKING, Any
 
 from jit.domain.work import Step, WorkItem
+
+if TYPE_CHECKING:  # the triggers import `decode` at load; the storage SDK loads with the first invocation
+    from azure.storage.queue import QueueClient
 
 
 class StorageWorkQueue:

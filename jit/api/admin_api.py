@@ -43,9 +43,13 @@ def get_policy(call: Call) -> func.HttpResponse:
     services = call.services
     scope = _policy_scope(call)
     # The policy in force for this scope: its own, else the default one, else the built-in default.
-    policy = services.policies.for_scope(scope) or (services.policies.effective(scope) if scope != DEFAULT_SCOPE else None)
-    policy = policy or Policy()
-    return answer(policy_json(policy), headers={"ETag": f'"{policy.version}"'})
+    own = services.policies.for_scope(scope)
+    if own is not None:
+        return answer(policy_json(own), headers={"ETag": f'"{own.version}"'})
+    inherited = (services.policies.effective(scope) if scope != DEFAULT_SCOPE else None) or Policy()
+    # The ETag is the version of this scope's own policy: none yet, so "0" (what a first PUT's If-Match says).
+    body = {**policy_json(inherited), "inheritedFrom": inherited.scope or "built-in"}
+    return answer(body, headers={"ETag": '"0"'})
 
 
 def put_policy(call: Call) -> func.HttpResponse:
@@ -158,6 +162,11 @@ def put_channel(call: Call) -> func.HttpResponse:
     name = _channel_name(call)
     body = parse(ChannelBody, call.body())
     _check_addresses(body)
+    if body.kind == "webhook" and not call.services.settings.notify.webhook_secret:
+        # Unsigned deliveries would be dropped one by one; say so now, to the admin, instead.
+        raise ValidationFailed(
+            [FieldError("kind", "webhook deliveries are signed with JIT_WEBHOOK_SECRET, which is not set on this service")]
+        )
     document = body.model_dump(mode="json")
     created = call.services.channels.put(name, document, by=caller.actor, at=call.services.clock.now())
     return answer({"name": name, **document}, 201 if created else 200)

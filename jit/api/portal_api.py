@@ -5,6 +5,7 @@ Nothing is loaded from a CDN; a Content-Security-Policy says so to the browser t
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
@@ -23,32 +24,41 @@ TYPES = {
     ".json": "application/json",
     ".webmanifest": "application/manifest+json",
 }
-SECURITY = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self' http://127.0.0.1:* http://localhost:* https://login.microsoftonline.com "
-        "https://login.microsoftonline.us https://login.partner.microsoftonline.cn; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+
+
+def security_headers(authority: str) -> dict[str, str]:
+    """The browser may talk to this app and to the one sign-in authority the service trusts (its token endpoint and
+    metadata), nothing else."""
+    parts = urlsplit(authority)
+    sign_in = f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("https", "http") and parts.netloc else ""
+    return {
+        "Content-Security-Policy": (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self' {sign_in}".rstrip() + "; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
 
 
 def index(call: Call) -> func.HttpResponse:
-    return _file("index.html")
+    return _file("index.html", _headers(call))
 
 
 def files(call: Call) -> func.HttpResponse:
-    return _file(call.req.route_params.get("path") or "index.html")
+    return _file(call.req.route_params.get("path") or "index.html", _headers(call))
 
 
-def _file(relative: str) -> func.HttpResponse:
+def _headers(call: Call) -> dict[str, str]:
+    return security_headers(call.services.settings.identity.authority)
+
+
+def _file(relative: str, security: dict[str, str]) -> func.HttpResponse:
     for source in SOURCES:
         target = (source / relative).resolve()
         # Only files inside the portal's folders, of the kinds it has.
         if target.is_relative_to(source.resolve()) and target.is_file() and target.suffix in TYPES:
-            headers = {**SECURITY, "Cache-Control": "no-cache"}
+            headers = {**security, "Cache-Control": "no-cache"}
             return func.HttpResponse(
                 target.read_bytes(),
                 status_code=200,
@@ -56,5 +66,5 @@ def _file(relative: str) -> func.HttpResponse:
                 headers={**headers, "Content-Type": TYPES[target.suffix]},
             )
     if "." not in relative.rsplit("/", 1)[-1]:
-        return _file("index.html")  # the portal's own routes (#/grants, ...) all load its one page
+        return _file("index.html", security)  # the portal's own routes (#/grants, ...) all load its one page
     return func.HttpResponse("not found", status_code=404, mimetype="text/plain")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from datetime import datetime
@@ -13,11 +14,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
 from jit.api.http import Call, answer, parse
 from jit.api.schemas import parse_grant_request
-from jit.api.views import grant_json
+from jit.api.views import grant_json, health_json
 from jit.domain.caller import AppRole, Caller
 from jit.domain.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from jit.domain.grant import ExtensionState, Grant, Status
+from jit.domain.progress import CredentialKind
+from jit.domain.tenant import ENTRA
 from jit.services import templates
+from jit.services.access_backend import BackendProvider, DirectoryError, Health
 from jit.services.intake import IdempotencyClaim
 
 _MAX_IDEMPOTENCY_KEY = 255
@@ -39,7 +43,7 @@ class DecisionBody(BaseModel):
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
 
 
-def grant_answer(call: Call, grant: Grant, status: int | None = None) -> func.HttpResponse:
+def grant_answer(call: Call, grant: Grant, status: int | None = None, extra: dict[str, Any] | None = None) -> func.HttpResponse:
     """200 for a settled grant; 202 with Location and Retry-After while it is moving (towards Active, or out of
     access), which is the asynchronous pattern Power Automate's HTTP action follows by itself. A grant scheduled
     for later says to come back at its start, not in a few seconds."""
@@ -52,7 +56,7 @@ def grant_answer(call: Call, grant: Grant, status: int | None = None) -> func.Ht
             until_start = (grant.request.start - call.services.clock.now()).total_seconds()
             wait = max(wait, int(until_start) + 1)
         headers["Retry-After"] = str(wait)
-    return answer(grant_json(grant), status or (202 if pending else 200), headers)
+    return answer(grant_json(grant) | (extra or {}), status or (202 if pending else 200), headers)
 
 
 def visible(caller: Caller, grant: Grant) -> Grant:
@@ -139,8 +143,24 @@ def _idempotency_claim(call: Call, raw: bytes, caller: Caller) -> IdempotencyCla
     return IdempotencyClaim(scope=caller.id, key=key, fingerprint=hashlib.sha256(canonical).hexdigest())
 
 
-def get(call: Call) -> func.HttpResponse:
-    return grant_answer(call, _grant(call))
+async def get(call: Call) -> func.HttpResponse:
+    """The grant; while it is not over, with its directory's health when the backend knows it (a grant waiting for
+    an on-premises agent that stopped reporting says so)."""
+    grant = await asyncio.to_thread(_grant, call)
+    extra = None
+    if not grant.status.is_final:
+        health = await directory_health(call, grant.tenant_id, grant.request.directory or ENTRA)
+        extra = {"directoryHealth": health_json(health)} if health is not None else None
+    return await asyncio.to_thread(grant_answer, call, grant, None, extra)
+
+
+async def directory_health(call: Call, tenant_id: str, directory: str) -> Health | None:
+    """What the backend serving `directory` knows of its reachability; None when it says nothing (or none serves it)."""
+    backends: BackendProvider = call.services.backends
+    try:
+        return await backends.backend(tenant_id, directory).health()
+    except (LookupError, DirectoryError):
+        return None
 
 
 def list_grants(call: Call) -> func.HttpResponse:
@@ -234,7 +254,10 @@ def approvals(call: Call) -> func.HttpResponse:
             view = grant_json(grant)
             view["approvalKind"] = kind
             view["approvalReasons"] = _reasons(grant, kind)
-            view["canDecide"] = _may_decide(caller, grant)
+            refusal = _refusal(caller, grant)
+            view["canDecide"] = refusal is None
+            if refusal is not None:
+                view["cannotDecideReason"] = refusal
             waiting.append(view)
         token = page.continuation_token
         if not token:
@@ -249,27 +272,35 @@ def _reasons(grant: Grant, kind: str) -> list[str]:
     return [r.strip() for r in reason.split("approval needed:", 1)[1].split(";")] if "approval needed:" in reason else [reason]
 
 
-def _may_decide(caller: Caller, grant: Grant) -> bool:
-    from jit.services.lifecycle import _check_decider
+def _refusal(caller: Caller, grant: Grant) -> str | None:
+    """Why this caller may not decide on the grant, or None when they may."""
+    from jit.services.lifecycle import check_decider
 
+    if not caller.is_person:
+        return "decisions are made by people signed in with Entra ID, not by applications or keys"
     try:
-        _check_decider(grant, caller)
-    except Forbidden:
-        return False
-    return caller.is_person
+        check_decider(grant, caller)
+    except Forbidden as refused:
+        return str(refused)
+    return None
 
 
 def credentials(call: Call) -> func.HttpResponse:
-    """The grant's Temporary Access Pass, exactly once: it is erased as it is handed out."""
+    """The grant's sign-in credential, exactly once: it is erased as it is handed out. `credential` says which kind
+    it is (a Temporary Access Pass, or an on-premises one-time password); `temporaryAccessPass` repeats a pass's value
+    for clients written before other kinds existed."""
     grant = _grant(call)
     handed = call.services.credentials.take(grant, call.caller)
-    body = {
+    expires = _iso(handed.expires_at)
+    body: dict[str, Any] = {
         "grantId": handed.grant_id,
         "userPrincipalName": handed.principal_name,
-        "temporaryAccessPass": handed.value,
-        "expiresDateTime": _iso(handed.expires_at),
+        "credential": {"kind": handed.kind.value, "value": handed.value, "expiresAt": expires},
+        "expiresDateTime": expires,
         "isUsableOnce": handed.usable_once,
     }
+    if handed.kind is CredentialKind.TEMPORARY_ACCESS_PASS:
+        body["temporaryAccessPass"] = handed.value
     return answer(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 

@@ -1,7 +1,7 @@
 """Every HTTP route, declared once: its name, method, path, who may call it, and the handler that serves it.
 
 The blueprint (jit/api/http_api.py) registers the functions from this table, and the API description
-(jit/api/openapi.py) derives its paths from it. Handlers are named as "module:function" and imported on their first
+(jit/api/openapi/) derives its paths from it. Handlers are named as "module:function" and imported on their first
 call, so a cold start imports only what the invoked function needs.
 
 Who may call:

@@ -22,12 +22,12 @@ def health(call: Call) -> func.HttpResponse:
 
 
 def openapi(call: Call) -> func.HttpResponse:
-    from jit.api import openapi as description
+    """The API description, with this service's sign-in (authority, tenant, the API's scope) filled in."""
+    from jit.api.openapi import SignIn, openapi_document
 
     server = call.absolute("")
-    return func.HttpResponse(
-        json.dumps(description.openapi_document(server or None)), status_code=200, mimetype="application/json"
-    )
+    sign_in = SignIn.from_identity(call.services.settings.identity)
+    return func.HttpResponse(json.dumps(openapi_document(server or None, sign_in)), status_code=200, mimetype="application/json")
 
 
 def portal_settings(call: Call) -> func.HttpResponse:

@@ -3,12 +3,15 @@ tenant offers (its roles and groups, read from its directory)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from jit.api.http import Call, answer, parse
+from jit.api.requests_api import directory_health
+from jit.api.views import health_json
 from jit.domain.caller import AppRole
 from jit.domain.errors import FieldError, NotFound, ValidationFailed
 from jit.domain.tenant import ENTRA, TenantRegistration
@@ -73,13 +76,21 @@ def onboard(call: Call) -> func.HttpResponse:
     )
 
 
-def get(call: Call) -> func.HttpResponse:
-    call.require(AppRole.REQUESTER, AppRole.APPROVER, AppRole.ADMIN)
+async def get(call: Call) -> func.HttpResponse:
+    """The tenant's registration, with the health of each directory whose backend knows it (an on-premises site's
+    agent heartbeat: when it last reported, and whether that is too long ago)."""
+    await asyncio.to_thread(call.require, AppRole.REQUESTER, AppRole.APPROVER, AppRole.ADMIN)
     reference = tenant_reference(call.path("tenantId"), "tenantId")
-    services = call.services
-    found = services.tenants.find(reference)
+    found = await asyncio.to_thread(call.services.tenants.find, reference)
     if found is not None:
-        return answer(registration_json(found))
+        healths = {d: await directory_health(call, found.id, d) for d in found.directories}
+        known = {d: health_json(h) for d, h in healths.items() if h is not None}
+        return answer(registration_json(found) | ({"directoryHealth": known} if known else {}))
+    return await asyncio.to_thread(_pending, call, reference)
+
+
+def _pending(call: Call, reference: str) -> func.HttpResponse:
+    services = call.services
     pending = services.tenants.pending_request(reference) if call.caller.is_admin else None
     if pending is None:
         raise NotFound(f"tenant {reference} is not onboarded")
@@ -132,8 +143,6 @@ async def groups(call: Call) -> func.HttpResponse:
 
 
 async def _registration(call: Call) -> TenantRegistration:
-    import asyncio
-
     await asyncio.to_thread(call.require, AppRole.REQUESTER, AppRole.APPROVER, AppRole.ADMIN)
     reference = tenant_reference(call.path("tenantId"), "tenantId")
     found: TenantRegistration = await asyncio.to_thread(call.services.tenants.resolve, reference)

@@ -3,6 +3,7 @@ checkpoints, and the daily drift check."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import azure.functions as func
@@ -15,11 +16,15 @@ bp = func.Blueprint()
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%JIT_SWEEP_SCHEDULE%", run_on_startup=False, use_monitor=True)
-def schedule_sweep(timer: func.TimerRequest) -> None:
+async def schedule_sweep(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("schedule sweep is running late")
-    result = bootstrap.services().lifecycle.sweep()
+    services = bootstrap.services()
+    # The sweep's storage calls are blocking: off the event loop, so queue work in this instance keeps going.
+    result = await asyncio.to_thread(services.lifecycle.sweep)
     log.info("schedule sweep: %d due, %d enqueued, %d dropped", result.due, result.enqueued, result.dropped)
+    # A directory that can not be reached (an on-premises agent that stopped reporting) alerts within a minute.
+    await services.drift.watch_directories()
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%JIT_AUDIT_CHECKPOINT_SCHEDULE%", run_on_startup=False, use_monitor=True)

@@ -8,6 +8,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from jit.domain.grant import Extension, Grant
+from jit.domain.progress import CredentialKind, CredentialRecord
+from jit.services.access_backend import Health
 
 
 def grant_json(grant: Grant) -> dict[str, Any]:
@@ -55,6 +57,16 @@ def grant_json(grant: Grant) -> dict[str, Any]:
     }
 
 
+def health_json(health: Health) -> dict[str, Any]:
+    """A directory's reachability as the backend knows it (for an on-premises site: its agent's heartbeat)."""
+    return {
+        "available": health.available,
+        "detail": health.detail or None,
+        "lastSeen": _iso(health.last_seen) if health.last_seen else None,
+        "facts": dict(health.facts),
+    }
+
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
@@ -72,12 +84,10 @@ def _access(grant: Grant) -> dict[str, Any]:
             for r in progress.roles
         ],
         "groups": [{"id": g.group_id, "name": g.name or None, "state": g.state.value} for g in progress.groups],
-        "temporaryAccessPass": {
-            "state": credential.state.value,
-            "expiresAt": _iso(credential.expires_at) if credential.expires_at else None,
-            "retrievedAt": _iso(credential.retrieved_at) if credential.retrieved_at else None,
-        }
-        if credential
+        # The credential of whatever kind; `temporaryAccessPass` repeats it when it is a pass (older clients).
+        "credential": {"kind": credential.kind.value, **_credential_state(credential)} if credential else None,
+        "temporaryAccessPass": _credential_state(credential)
+        if credential and credential.kind is CredentialKind.TEMPORARY_ACCESS_PASS
         else None,
     }
     if progress.conferred_roles:
@@ -98,6 +108,14 @@ def _access(grant: Grant) -> dict[str, Any]:
             if v is not None
         }
     return view
+
+
+def _credential_state(credential: CredentialRecord) -> dict[str, Any]:
+    return {
+        "state": credential.state.value,
+        "expiresAt": _iso(credential.expires_at) if credential.expires_at else None,
+        "retrievedAt": _iso(credential.retrieved_at) if credential.retrieved_at else None,
+    }
 
 
 def _extension(extension: Extension) -> dict[str, Any]:

@@ -14,6 +14,9 @@ class DriftKind(StrEnum):
     ACCOUNT_MISSING = "ActiveGrantAccountMissing"
     ENDED_ACCESS_BACK = "EndedGrantAccessPresent"  # an ended grant's account is back, enabled, or holds its roles
     ORPHANED_ACCOUNT = "JitAccountWithoutGrant"  # a JIT-marked account no grant explains
+    # The directory could not be checked: it refused or could not be reached (an on-premises agent that stopped
+    # reporting, say). Its grants can be neither provisioned nor ended until it answers again.
+    DIRECTORY_UNREACHABLE = "DirectoryUnreachable"
 
 
 @dataclass(frozen=True)

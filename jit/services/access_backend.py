@@ -151,6 +151,9 @@ class CredentialPolicy:
     # True when it targets the account only through a group this grant adds.
     through_requested_groups: bool = False
     detail: str = ""
+    # Which credential the directory issues (a `CredentialKind` value), and whether it can be limited to one use.
+    kind: str = "temporaryAccessPass"
+    usable_once_available: bool = True
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,17 @@ class Catalog:
     groups: tuple[GroupFacts, ...] = ()
 
 
+@dataclass(frozen=True)
+class Health:
+    """Whether the directory can be reached now, as far as the backend knows without asking it (an on-premises
+    agent's heartbeat, say): shown with the tenant and its unfinished grants, and an alert when it is not."""
+
+    available: bool
+    detail: str = ""
+    last_seen: datetime | None = None
+    facts: dict[str, str] = field(default_factory=dict)  # e.g. the agent's version, host and key id
+
+
 class AccessBackend(Protocol):
     """One directory (one tenant, or one on-premises site)."""
 
@@ -285,6 +299,10 @@ class AccessBackend(Protocol):
 
     async def marked_accounts(self, prefix: str) -> list[Account]:
         """Every account whose marker starts with `prefix` (drift's search for orphans)."""
+
+    async def health(self) -> Health | None:
+        """What the backend knows of the directory's reachability without a round trip to it; None when it has
+        nothing to say (a cloud directory is reached on each call)."""
 
 
 class BackendProvider(Protocol):

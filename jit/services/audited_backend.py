@@ -24,6 +24,7 @@ from jit.services.access_backend import (
     Catalog,
     DirectoryError,
     DirectoryFacts,
+    Health,
     Holdings,
     Item,
     Need,
@@ -112,6 +113,9 @@ class AuditedBackend:
 
     async def marked_accounts(self, prefix: str) -> list[Account]:
         return await self._inner.marked_accounts(prefix)
+
+    async def health(self) -> Health | None:
+        return await self._inner.health()
 
     # Writes are recorded.
 

@@ -23,7 +23,7 @@ from jit.domain.grant import Grant, Status
 from jit.domain.notification import Event
 from jit.domain.progress import ItemState
 from jit.domain.request import ExpirationAction
-from jit.domain.tenant import ENTRA
+from jit.domain.tenant import ENTRA, OnboardingState, TenantRegistration
 from jit.services.access_backend import AccessBackend, AccountEnd, BackendProvider, DirectoryError, Item, ItemKind
 from jit.services.audited_backend import working_on
 from jit.services.notify import NotifyQueue, announce
@@ -31,12 +31,17 @@ from jit.services.ports import AuditLog
 from jit.services.retrying import RetryPolicy
 
 log = logging.getLogger(__name__)
+ALERT_REPEAT = timedelta(hours=1)
 
 
 class GrantsToCheck(Protocol):
     def active_and_recently_ended(self, since: datetime) -> list[Grant]: ...
 
     def tenants(self) -> list[str]: ...
+
+
+class TenantDirectories(Protocol):
+    def list(self) -> list[TenantRegistration]: ...
 
 
 class DriftLog(Protocol):
@@ -54,21 +59,79 @@ class DriftCheck:
     notify_queue: NotifyQueue | None = None
     # Where the audit entries of re-revocations go (the subject chains; drift changes no grant).
     audit: AuditLog | None = None
+    # The onboarded tenants: every directory they use is checked, with or without grants (orphans, reachability).
+    registry: TenantDirectories | None = None
+    _alerted: dict[tuple[str, str], datetime] = field(default_factory=dict, init=False, repr=False)
+
+    async def watch_directories(self) -> list[DriftFinding]:
+        """Every minute (with the sweep): a directory the backend says it cannot reach now (an on-premises agent
+        whose heartbeat stopped) is an alert at once, not at the next daily drift check. One alert per directory
+        per ALERT_REPEAT, per process; the answer costs no call to the directory (the backend knows from its own
+        records, e.g. the agent's heartbeat row)."""
+        if self.registry is None:
+            return []
+        now = self.clock.now()
+        found: list[DriftFinding] = []
+        for registration in self.registry.list():
+            if registration.state in (OnboardingState.PENDING, OnboardingState.OFFBOARDED):
+                continue
+            for directory in registration.directories:
+                try:
+                    health = await self.backends.backend(registration.id, directory).health()
+                except (LookupError, DirectoryError):
+                    continue
+                key = (registration.id, directory)
+                if health is None or health.available:
+                    self._alerted.pop(key, None)
+                    continue
+                last = self._alerted.get(key)
+                if last is not None and now - last < ALERT_REPEAT:
+                    continue
+                self._alerted[key] = now
+                log.error("ALERT %s of tenant %s is unreachable: %s", directory, registration.id, health.detail)
+                detail = f"{directory} is unreachable: {health.detail}"
+                found.append(DriftFinding(registration.id, DriftKind.DIRECTORY_UNREACHABLE, now, detail))
+        if found:
+            self.findings.record(found)
+            if self.notify_queue is not None:
+                for tenant in sorted({f.tenant_id for f in found}):
+                    count = sum(f.tenant_id == tenant for f in found)
+                    announce(self.notify_queue, tenant, "", Event.DRIFT_FOUND, now, count=count)
+        return found
 
     async def run(self) -> list[DriftFinding]:
         now = self.clock.now()
         by_directory: dict[tuple[str, str], list[Grant]] = defaultdict(list)
         for tenant in self.grants.tenants():
             by_directory[(tenant, ENTRA)] = []
+        for registration in self.registry.list() if self.registry is not None else []:
+            if registration.state not in (OnboardingState.PENDING, OnboardingState.OFFBOARDED):
+                for directory in registration.directories:
+                    by_directory.setdefault((registration.id, directory), [])
         for grant in self.grants.active_and_recently_ended(now - self.lookback):
             by_directory[(grant.tenant_id, grant.request.directory or ENTRA)].append(grant)
+        # A marked account is explained by a grant of its tenant in any directory (Entra and Entra PIM list the same
+        # accounts).
+        known: dict[str, set[str]] = defaultdict(set)
+        for (tenant, _), grants in by_directory.items():
+            known[tenant] |= {g.id for g in grants}
         found: list[DriftFinding] = []
         for (tenant, directory), grants in by_directory.items():
             try:
                 backend = self.backends.backend(tenant, directory)
-                found += await self._check(backend, tenant, grants, now)
+            except LookupError:
+                if grants:
+                    log.error("drift check: no backend serves %s (tenant %s)", directory, tenant)
+                continue
+            try:
+                found += await self._check(backend, tenant, grants, now, known[tenant])
             except DirectoryError as error:
-                log.error("drift check of %s in tenant %s failed: %s", directory, tenant, error.message)
+                # Reported, not only logged: a directory nobody can check (an agent that stopped reporting) is
+                # one whose grants can neither start nor end.
+                log.error("ALERT drift check of %s in tenant %s failed: %s", directory, tenant, error.message)
+                detail = f"{directory} could not be checked: {error.message}"
+                found.append(DriftFinding(tenant, DriftKind.DIRECTORY_UNREACHABLE, now, detail))
+        found = list({(f.tenant_id, f.kind, f.user_id, f.grant_id, f.detail): f for f in found}.values())
         self.findings.record(found)
         if self.notify_queue is not None:
             for tenant in sorted({f.tenant_id for f in found}):
@@ -77,7 +140,9 @@ class DriftCheck:
         log.info("drift check: %d findings in %d directories", len(found), len(by_directory))
         return found
 
-    async def _check(self, backend: AccessBackend, tenant: str, grants: list[Grant], now: datetime) -> list[DriftFinding]:
+    async def _check(
+        self, backend: AccessBackend, tenant: str, grants: list[Grant], now: datetime, known: set[str]
+    ) -> list[DriftFinding]:
         found: list[DriftFinding] = []
         for grant in grants:
             with working_on(grant.tenant_id, grant.id) as work:
@@ -86,7 +151,6 @@ class DriftCheck:
                 if work.entries and self.audit is not None:
                     self.audit.append_many([replace(e, subject="drift") for e in work.drain()])
         # Accounts carrying a marker of a grant the system does not know (or no longer keeps) are orphans.
-        known = {g.id for g in grants}
         for account in await self.retry.run(backend.marked_accounts, MARKER_PREFIX):
             grant_id = (account.marker or "")[len(MARKER_PREFIX) :]
             if grant_id not in known:

@@ -24,7 +24,7 @@ from jit.domain.clock import Clock
 from jit.domain.errors import IllegalTransition
 from jit.domain.grant import Grant, Status
 from jit.domain.ledger import Ledger, LedgerWrite, Origin
-from jit.domain.progress import ExpirationRecord, GroupRecord, ItemState, RoleRecord
+from jit.domain.progress import CredentialKind, ExpirationRecord, GroupRecord, ItemState, RoleRecord
 from jit.domain.request import ExpirationAction
 from jit.services.access_backend import (
     AccessBackend,
@@ -155,7 +155,9 @@ class ExpirationSaga:
             items.append(Item(ItemKind.GROUP, group.group_id))
         credential = progress.credential
         if created:
-            items.append(Item(ItemKind.CREDENTIAL, "temporaryAccessPass", reference="*"))  # every pass on a JIT account
+            # Every credential on a JIT account (all its passes; a password becomes one nobody knows).
+            kind = credential.kind.value if credential is not None else CredentialKind.TEMPORARY_ACCESS_PASS.value
+            items.append(Item(ItemKind.CREDENTIAL, kind, reference="*"))
         elif credential is not None and credential.state.made_here:
             items.append(Item(ItemKind.CREDENTIAL, credential.kind.value, reference=credential.id or "*"))
 

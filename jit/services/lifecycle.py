@@ -122,7 +122,7 @@ class Lifecycle:
         decided: list[str] = []
 
         def decision(grant: Grant) -> Grant | tuple[Grant, list[AuditEntry]]:
-            _check_decider(grant, caller)
+            check_decider(grant, caller)
             if grant.status is Status.AWAITING_APPROVAL:
                 decided[:] = ["grant"]
                 if not approve:
@@ -342,7 +342,7 @@ class Lifecycle:
         return SweepResult(len(due), enqueued, dropped)
 
 
-def _check_decider(grant: Grant, caller: Caller) -> None:
+def check_decider(grant: Grant, caller: Caller) -> None:
     """The approver is neither the requester nor the person who receives access (by object id, and by sign-in name
     for an account in another tenant)."""
     extension = grant.extension

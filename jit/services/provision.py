@@ -258,10 +258,11 @@ class ProvisioningSaga:
             )
         wanted = grant.request.tap.lifetime_in_minutes
         lifetime = min(max(wanted, policy.minimum_lifetime_minutes), policy.maximum_lifetime_minutes)
-        once = grant.request.tap.is_usable_once or policy.usable_once_enforced
+        # A directory whose credential cannot be limited to one use (a password) says so; the answer shows it.
+        once = policy.usable_once_available and (grant.request.tap.is_usable_once or policy.usable_once_enforced)
         return Item(
             ItemKind.CREDENTIAL,
-            CredentialKind.TEMPORARY_ACCESS_PASS.value,
+            CredentialKind(policy.kind).value,
             lifetime_minutes=lifetime,
             usable_once=once,
             after_memberships=policy.through_requested_groups,
@@ -365,7 +366,7 @@ class ProvisioningSaga:
             progress = replace(
                 progress,
                 credential=CredentialRecord(
-                    CredentialKind.TEMPORARY_ACCESS_PASS,
+                    CredentialKind(plan.credential.key),
                     ItemState.PENDING,
                     plan.credential.lifetime_minutes,
                     plan.credential.usable_once,

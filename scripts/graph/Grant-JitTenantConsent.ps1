@@ -33,10 +33,13 @@ param(
     [Parameter(Mandatory)] [string] $TenantId,
     # The JIT app registration's Application (client) ID (GRAPH_CLIENT_ID).
     [Parameter(Mandatory)] [string] $AppId,
-    # Leave out User.ReadWrite.All: only if no policy offers the DeleteUser expiration action.
-    [switch] $NoDeleteUser,
+    # Add Mail.Send: in the tenant whose mailbox sends the email notifications (JIT_NOTIFY_MAILBOX) only.
+    [switch] $EmailNotifications,
     # Add User.DeleteRestore.All: only with JIT_PERMANENT_DELETE=true.
     [switch] $PermanentDelete,
+    # Add PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup: only for tenants onboarded with directory entra-pim
+    # (group memberships as PIM for Groups assignments; docs/permissions.md, "PIM mode").
+    [switch] $Pim,
     # Do not assign the Entra role (for example when it is assigned through PIM or by another process).
     [switch] $SkipDirectoryRole,
     # The redirect URI registered for the consent link (SERVICE_API_URI + /api/health).
@@ -67,7 +70,7 @@ if ($found.Count -eq 0) {
 
 # 2. Graph application permissions.
 $graph = Get-GraphServicePrincipal
-$names = Get-JitPermissionNames -NoDeleteUser:$NoDeleteUser -PermanentDelete:$PermanentDelete
+$names = Get-JitPermissionNames -EmailNotifications:$EmailNotifications -PermanentDelete:$PermanentDelete -Pim:$Pim
 $roleIds = Resolve-GraphAppRoleIds -GraphServicePrincipal $graph -Names $names
 $granted = @(Get-GraphCollection -Path "v1.0/servicePrincipals/$($sp.id)/appRoleAssignments" |
     Where-Object { $_.resourceId -eq $graph.id })

@@ -68,11 +68,12 @@ function Get-GraphCollection {
 
 # The permission names of permissions.json for the chosen features.
 function Get-JitPermissionNames {
-    param([switch] $NoDeleteUser, [switch] $PermanentDelete)
+    param([switch] $EmailNotifications, [switch] $PermanentDelete, [switch] $Pim)
     $definition = Get-Content -Raw -Path (Join-Path $PSScriptRoot 'permissions.json') | ConvertFrom-Json
     $names = @($definition.applicationPermissions.always)
-    if (-not $NoDeleteUser) { $names += @($definition.applicationPermissions.deleteUser) }
+    if ($EmailNotifications) { $names += @($definition.applicationPermissions.emailNotifications) }
     if ($PermanentDelete) { $names += @($definition.applicationPermissions.permanentDelete) }
+    if ($Pim) { $names += @($definition.applicationPermissions.pim) }
     return $names
 }
 

@@ -24,9 +24,8 @@
     ./scripts/graph/New-JitAppRegistration.ps1 -TenantId contoso.onmicrosoft.com
 
 .EXAMPLE
-    # Without DeleteUser (no grant ever deletes an account; note that undoing a failed provisioning deletes the
-    # account it created, which then needs the same permission), and with permanent delete (JIT_PERMANENT_DELETE=true).
-    ./scripts/graph/New-JitAppRegistration.ps1 -NoDeleteUser -PermanentDelete
+    # The app of an MSP whose own tenant sends the email notifications, with permanent delete (JIT_PERMANENT_DELETE=true).
+    ./scripts/graph/New-JitAppRegistration.ps1 -EmailNotifications -PermanentDelete
 #>
 [CmdletBinding()]
 param(
@@ -35,17 +34,20 @@ param(
     [string] $DisplayName = 'JIT admin access',
     # Update this app (its Application (client) ID) instead of finding the app by display name.
     [string] $AppId,
-    # Leave out User.ReadWrite.All: only if no policy offers the DeleteUser expiration action.
-    [switch] $NoDeleteUser,
+    # Add Mail.Send: in the tenant whose mailbox sends the email notifications (JIT_NOTIFY_MAILBOX) only.
+    [switch] $EmailNotifications,
     # Add User.DeleteRestore.All: only with JIT_PERMANENT_DELETE=true.
-    [switch] $PermanentDelete
+    [switch] $PermanentDelete,
+    # Add PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup: only for tenants onboarded with directory entra-pim
+    # (group memberships as PIM for Groups assignments; docs/permissions.md, "PIM mode").
+    [switch] $Pim
 )
 
 . (Join-Path $PSScriptRoot 'JitGraph.Common.ps1')
 
 Connect-JitGraph -TenantId $TenantId -Scopes 'Application.ReadWrite.All' | Out-Null
 
-$names = Get-JitPermissionNames -NoDeleteUser:$NoDeleteUser -PermanentDelete:$PermanentDelete
+$names = Get-JitPermissionNames -EmailNotifications:$EmailNotifications -PermanentDelete:$PermanentDelete -Pim:$Pim
 $graph = Get-GraphServicePrincipal
 $roleIds = Resolve-GraphAppRoleIds -GraphServicePrincipal $graph -Names $names
 $requiredResourceAccess = @(

@@ -342,3 +342,83 @@ def test_a_refused_directory_write_is_audited_with_graphs_request_id(stack: Stac
     assert "request-id " in failed[-1].detail
     assert stack.tenant.user(user_id) is not None
     assert body_of(stack.call("GET", f"/api/jit/requests/{grant['id']}", headers=ALICE))["status"] == "Failed"
+
+
+# Groups that confer roles ---------------------------------------------------------------------------------------
+
+GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
+
+
+def tier0_group(stack: Stack, *roles: str) -> str:
+    """A role-assignable group holding directory roles, as a customer's admins would have made it."""
+    group = stack.tenant.add_group("Tier 0 admins", is_assignable_to_role=True)
+    for role in roles:
+        stack.tenant.assign_role(group, role)
+    return group
+
+
+def test_a_group_that_confers_global_administrator_waits_for_an_approver(stack: Stack) -> None:
+    group = tier0_group(stack, GLOBAL_ADMIN)
+    grant = body_of(post(stack, ALICE, groups=[group]))
+    stack.drain()
+    waiting = body_of(stack.call("GET", f"/api/jit/requests/{grant['id']}", headers=ALICE))
+    assert waiting["status"] == "AwaitingApproval"
+    reason = waiting["history"][-1]["reason"]
+    assert "Global Administrator (through group" in reason and "roleAssignableGroup" in reason
+    assert [u for u in stack.tenant.users if str(u.get("employeeType", "")).startswith("JIT:")] == []
+    assert stack.call("POST", f"/api/jit/requests/{grant['id']}/approve", {}, ANN_APPROVER).status_code == 202
+    stack.drain()
+    assert body_of(stack.call("GET", f"/api/jit/requests/{grant['id']}", headers=ALICE))["status"] == "Active"
+
+
+def test_a_group_that_confers_a_role_outside_the_allowed_ones_is_refused(stack: Stack) -> None:
+    group = tier0_group(stack, GLOBAL_ADMIN)
+    assert put_policy(stack, TENANT, {"allowedRoles": ["Exchange Administrator"], "groupsWithoutApproval": [group]}).status_code == 200
+    grant = body_of(post(stack, ALICE, groups=[group]))
+    stack.drain()
+    final = body_of(stack.call("GET", f"/api/jit/requests/{grant['id']}", headers=ALICE))
+    assert final["status"] == "Failed"
+    assert final["error"]["step"] == "policy" and "allowedRoles" in final["error"]["message"]
+    assert stack.tenant.group_members(group) == []
+
+
+def test_admins_can_allow_list_a_role_assignable_group_that_confers_nothing_gated(stack: Stack) -> None:
+    helpers = tier0_group(stack, "29232cdf-9323-42fd-ade2-1d097af3e4de")  # Exchange Administrator
+    without = body_of(post(stack, ALICE, groups=[helpers]))
+    stack.drain()
+    assert body_of(stack.call("GET", f"/api/jit/requests/{without['id']}", headers=ALICE))["status"] == "AwaitingApproval"
+    assert put_policy(stack, TENANT, {"groupsWithoutApproval": [helpers]}).status_code == 200
+    allowed = body_of(post(stack, ALICE, groups=[helpers], ticketId="4712"))
+    stack.drain()
+    assert body_of(stack.call("GET", f"/api/jit/requests/{allowed['id']}", headers=ALICE))["status"] == "Active"
+
+
+def test_a_ticket_pattern_cannot_make_a_request_slow(stack: Stack) -> None:
+    """A backtracking engine needs minutes for this pattern and ticket; RE2's linear time answers at once."""
+    import time
+
+    assert put_policy(stack, TENANT, {"ticketPattern": "^(a+)+$"}).status_code == 200
+    started = time.monotonic()
+    response = post(stack, ALICE, ticketId="a" * 40 + "!")
+    assert time.monotonic() - started < 5
+    assert response.status_code == 403
+    assert body_of(response)["errors"][0]["rule"] == "ticketPattern"
+
+
+def test_a_policy_larger_than_a_table_property_is_a_413_and_nothing_changes(stack: Stack) -> None:
+    huge = {"allowedRoles": [f"Role number {n:06d} with a long name" for n in range(3000)]}
+    response = put_policy(stack, "default", huge)
+    assert response.status_code == 413
+    assert response.mimetype == "application/problem+json"
+    assert body_of(stack.call("GET", "/api/jit/policies/default", headers=ALICE))["version"] == 0
+
+
+def test_the_inbox_says_why_a_caller_may_not_decide(stack: Stack) -> None:
+    own = principal("ann@msp.com", "Jit.Approver", "Jit.Requester")
+    mine = body_of(stack.post_request(valid_request(roles=["Global Administrator"]), headers=own))
+    theirs = body_of(post(stack, ALICE, roles=["Global Administrator"], ticketId="4712"))
+    inbox = {g["id"]: g for g in body_of(stack.call("GET", "/api/jit/approvals", headers=own))["value"]}
+    assert inbox[mine["id"]]["canDecide"] is False
+    assert "requester" in inbox[mine["id"]]["cannotDecideReason"]
+    assert inbox[theirs["id"]]["canDecide"] is True and "cannotDecideReason" not in inbox[theirs["id"]]
+    assert any("Global Administrator" in r for r in inbox[theirs["id"]]["approvalReasons"])

@@ -241,7 +241,7 @@ def test_teams_gets_the_documented_adaptive_card_message() -> None:
     assert card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
     assert card["body"][0] == {
         "type": "TextBlock",
-        "text": "Exchange Administrator for jit\\-bob@contoso\\.onmicrosoft\\.com",  # Markdown escaped
+        "text": "Exchange Administrator for jit-bob@contoso.onmicrosoft.com",  # nothing here Teams would render as Markdown
         "weight": "Bolder",
         "size": "Medium",
         "wrap": True,

@@ -249,6 +249,52 @@ def test_without_a_tap_a_tenant_with_tap_off_is_fine(stack: Stack) -> None:
     assert grant["status"] == "Active"
 
 
+def test_a_tap_policy_scoped_to_groups_decides_before_anything_is_made(stack: Stack) -> None:
+    """A tenant that allows TAPs only for members of one group: the account must be in it (here: the grant adds it,
+    and the TAP is issued after the membership), and a requested group the policy excludes is refused up front."""
+    stack.tenant.tap_policy = TapPolicy(include_targets=(GROUP_SECURITY,))
+    outside = provision(stack)
+    assert outside["status"] == "Failed"
+    assert outside["error"]["step"] == "temporaryAccessPass"
+    assert "none of the groups the policy includes" in outside["error"]["message"]
+    assert jit_users(stack) == []  # refused before any account was made
+
+    inside = provision(stack, groups=[GROUP_SECURITY], ticketId="4712")
+    assert inside["status"] == "Active", inside
+    [user] = jit_users(stack)
+    assert stack.tenant.taps(user["id"])
+    assert user["id"] in stack.tenant.group_members(GROUP_SECURITY)
+
+    stack.tenant.tap_policy = TapPolicy(exclude_targets=(GROUP_HELPDESK,))
+    excluded = provision(stack, groups=[GROUP_HELPDESK], ticketId="4713")
+    assert excluded["status"] == "Failed"
+    assert "excluded group" in excluded["error"]["message"]
+    assert len(jit_users(stack)) == 1
+
+
+def test_a_fresh_worker_provisions_after_a_direct_call(make_stack: Any) -> None:
+    """The write batch of a process that already made direct calls (the role list, onboarding) still carries URLs
+    relative to the version, as Graph requires: the simulator refuses absolute ones with a 400."""
+    stack: Stack = make_stack()
+    assert stack.call("GET", f"/api/jit/tenants/{TENANT}/roles").status_code == 200
+    grant = provision(stack, groups=[GROUP_HELPDESK, GROUP_SECURITY], roles=["Exchange Administrator", "User Administrator"])
+    assert grant["status"] == "Active", grant
+    [user] = jit_users(stack)
+    assert assignments_of(stack, user["id"]) == sorted([EXCHANGE_ADMIN, USER_ADMIN])
+    assert stack.tenant.taps(user["id"])
+    assert not stack.graph.denied
+
+
+@pytest.mark.parametrize("status", ["400", "mixed"])
+def test_replication_lag_answered_as_400_is_waited_out_too(stack: Stack, status: str) -> None:
+    stack.tenant.lag_status = status
+    stack.graph.replication_lag_seconds = 1.0
+    grant = provision(stack, groups=[GROUP_HELPDESK])
+    assert grant["status"] == "Active", grant
+    [user] = jit_users(stack)
+    assert assignments_of(stack, user["id"]) == [EXCHANGE_ADMIN]
+
+
 def test_the_tap_lifetime_is_kept_within_the_tenant_policy(stack: Stack) -> None:
     stack.tenant.tap_policy = TapPolicy(minimum_lifetime_minutes=60, maximum_lifetime_minutes=90)
     grant = provision(stack, temporaryAccessPass={"enabled": True, "lifetimeInMinutes": 600})

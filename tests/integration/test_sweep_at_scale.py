@@ -11,7 +11,7 @@ from tests.conftest import TENANT, Stack
 
 def test_the_sweep_reads_only_what_is_due(stack: Stack) -> None:
     now = stack.clock.now()
-    active_grants(stack.services, TENANT, 3000, now=now, ends_in=timedelta(hours=4))
+    active_grants(stack.services, TENANT, 1000, now=now, ends_in=timedelta(hours=4))
     due = active_grants(stack.services, TENANT, 5, now=now, ends_in=timedelta(minutes=-2))
     reads: list[str] = []
     repository = stack.services.grants
@@ -33,6 +33,6 @@ def test_the_sweep_reads_only_what_is_due(stack: Stack) -> None:
     schedule_table.query_entities = counting_query
     result = stack.services.lifecycle.sweep()
     assert (result.due, result.enqueued) == (5, 5)
-    assert sorted(reads) == sorted(g.id for g in due)  # one point read per due grant, none for the 3000 others
+    assert sorted(reads) == sorted(g.id for g in due)  # one point read per due grant, none for the 1000 others
     assert len(pages) == 1
     assert stack.queued() == 5

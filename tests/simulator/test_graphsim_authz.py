@@ -190,7 +190,7 @@ def test_served_log_lists_every_call_with_its_permission(sim: GraphSimulator, te
     client.get(f"/users/{user}/memberOf")
     client.post("/$batch", json={"requests": [{"id": "1", "method": "GET", "url": "/organization"}]})
     served = {(s.method, s.template): s.permission for s in sim.served}
-    assert served[("POST", "/users")] == "User.Create"
+    assert served[("POST", "/users")] == "User.ReadWrite.All"
     assert served[("GET", "/users/{id}/memberOf")] == "Directory.Read.All"
     assert ("GET", "/organization") in served  # batch items are recorded too
     assert all(s.permission for s in sim.served)

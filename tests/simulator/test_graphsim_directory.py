@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from devstack.graph_simulator import Tenant
+from devstack.graph_simulator import GraphSimulator, Tenant
 
 from .helpers import assert_graph_error, create_user
 
@@ -31,7 +31,7 @@ EXPECTED_TEMPLATES = {
 }
 
 
-def test_organization_and_domains(client: httpx.Client, tenant: Tenant) -> None:
+def test_organization_and_domains(sim: GraphSimulator, client: httpx.Client, tenant: Tenant) -> None:
     tenant.add_domain("contoso.com")
     tenant.add_domain("pending.contoso.com", verified=False)
     [org] = client.get("/organization").json()["value"]
@@ -45,7 +45,9 @@ def test_organization_and_domains(client: httpx.Client, tenant: Tenant) -> None:
     assert domains["pending.contoso.com"]["isVerified"] is False
     assert domains[tenant.initial_domain]["authenticationType"] == "Managed"
     assert client.get("/domains/contoso.com").json()["isVerified"] is True
-    assert client.get(f"/organization/{tenant.id}").json()["id"] == tenant.id
+    # The map lists User.Read.All (not Directory.Read.All) for GET /organization/{id}; the product does not call it.
+    reader = {"Authorization": f"Bearer {sim.token_for(tenant.id, roles=['User.Read.All'])}"}
+    assert client.get(f"/organization/{tenant.id}", headers=reader).json()["id"] == tenant.id
     assert_graph_error(client.get("/domains/unknown.example"), 404, "Request_ResourceNotFound")
 
 

@@ -86,6 +86,27 @@ def test_expiration_kinds_extend_and_remove(sim: GraphSimulator, client: httpx.C
     assert [r["action"] for r in requests] == ["adminAssign", "adminExtend", "adminRemove", "adminAssign"]
 
 
+def test_an_active_role_assignment_is_kept_five_minutes(sim: GraphSimulator, client: httpx.Client, tenant: Tenant) -> None:
+    """PIM refuses to remove an active assignment in its first five minutes (ActiveDurationTooShort); a direct one,
+    or one that ended, is not subject to it."""
+    user = create_user(client, tenant, "floor")
+    assert client.post(ROLE_REQUESTS, json=role_request(user)).status_code == 201
+    remove = {**role_request(user, action="adminRemove"), "scheduleInfo": None}
+    too_soon = client.post(ROLE_REQUESTS, json=remove)
+    message = "The Active duration is too short. Miniumum Required is 5 minutes."
+    assert_graph_error(too_soon, 400, "ActiveDurationTooShort", message)
+    assert active_roles(client, user) == [EXCHANGE_ADMIN]
+    sim.advance(4 * 60)
+    assert_graph_error(client.post(ROLE_REQUESTS, json=remove), 400, "ActiveDurationTooShort")
+    sim.advance(60)
+    assert client.post(ROLE_REQUESTS, json=remove).status_code == 201
+    assert active_roles(client, user) == []
+    direct = {"principalId": user, "roleDefinitionId": GA, "directoryScopeId": "/"}
+    assert client.post(ASSIGNMENTS, json=direct).status_code == 201
+    remove_direct = {**role_request(user, GA, action="adminRemove"), "scheduleInfo": None}
+    assert client.post(ROLE_REQUESTS, json=remove_direct).status_code == 201
+
+
 @pytest.mark.parametrize(
     ("change", "code"),
     [

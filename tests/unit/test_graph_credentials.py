@@ -68,13 +68,13 @@ def test_development_tokens_are_cached_until_near_expiry(simulator: GraphSimulat
 
 
 def test_an_unknown_tenant_is_refused_as_entra_refuses_it(simulator: GraphSimulator) -> None:
-    from jit.adapters.graph.errors import from_exception
+    from jit.adapters.graph.errors import from_transport_error
 
     credential = DevelopmentCredential("nowhere.onmicrosoft.com", simulator.origin)
     with pytest.raises(ClientAuthenticationError) as info:
         asyncio.run(credential.get_token("https://graph.microsoft.com/.default"))
     assert "AADSTS90002" in str(info.value.message)
-    assert isinstance(from_exception(info.value), Denied)
+    assert isinstance(from_transport_error(info.value), Denied)
 
 
 def test_token_origin_comes_from_the_graph_base_url() -> None:
@@ -178,8 +178,8 @@ def test_graph_errors_fold_into_a_small_family(status: int, message: str, kind: 
 def test_a_refused_token_is_a_denial_not_a_crash() -> None:
     from azure.core.exceptions import ClientAuthenticationError
 
-    from jit.adapters.graph.errors import from_exception
+    from jit.adapters.graph.errors import from_transport_error
 
-    error = from_exception(ClientAuthenticationError("AADSTS700016: Application not found in the directory\nTrace ID: x"))
+    error = from_transport_error(ClientAuthenticationError("AADSTS700016: Application not found in the directory\nTrace ID: x"))
     assert isinstance(error, Denied)
     assert "AADSTS700016" in error.message and "Trace" not in error.message

@@ -3,7 +3,7 @@ setting infra/ sets is read, and the deployment files are well formed.
 
 No Bicep compiler is available to the tests, so infra/*.bicep is read as text: the app settings are the keys between
 the `// app-settings:begin` and `// app-settings:end` markers of infra/resources.bicep. The settings the code reads are
-found in the code itself (string literals naming settings in jit/settings.py, `%NAME%` binding expressions and
+found in the code itself (string literals naming settings in the settings modules, `%NAME%` binding expressions and
 os.environ reads anywhere in jit/), so this keeps up as settings are added.
 """
 
@@ -23,11 +23,13 @@ INFRA = ROOT / "infra"
 RESOURCES_BICEP = INFRA / "resources.bicep"
 MAIN_BICEP = INFRA / "main.bicep"
 DEPLOY_DOC = ROOT / "docs" / "deploy.md"
+# Modules whose string literals name the settings they read (jit/settings.py reads the JIT_AUTH_* ones through
+# jit/identity/settings.py).
+SETTINGS_MODULES = (ROOT / "jit" / "settings.py", ROOT / "jit" / "identity" / "settings.py")
 
 # Read by the Functions host (or the platform), never by the code: allowed in infra/ without a reader.
 HOST_SETTINGS = {
     "AzureWebJobsStorage__credential": "identity-based host storage: use a managed identity",
-    "AzureWebJobsStorage__blobServiceUri": "the host's blobs (keys, timer locks); the code uses tables and queues",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "the host's telemetry",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Entra-authenticated ingestion for that telemetry",
     "AzureWebJobsFeatureFlags": "host feature flags (not needed on Flex Consumption)",
@@ -41,6 +43,7 @@ OPTIONAL_SETTINGS = {
     "GRAPH_CLIENT_CERTIFICATE_PATH": "client_certificate mode only",
     "GRAPH_AUTHORITY_HOST": "follows GRAPH_BASE_URL",
     "JIT_TAP_ENCRYPTION_KEY_PREVIOUS": "set by infra only during a key rotation",
+    "JIT_AUDIT_KEY_PREVIOUS": "set by infra only after an audit key rotation",
 }
 
 # Being added by the notifications work: optional until infra/ sets them.
@@ -87,10 +90,10 @@ def _environ_reads(tree: ast.AST) -> set[str]:
 
 def code_settings() -> set[str]:
     names: set[str] = set()
-    settings_tree = ast.parse((ROOT / "jit" / "settings.py").read_text())
-    for node in ast.walk(settings_tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _SETTING_NAME.match(node.value):
-            names.add(node.value)
+    for module in SETTINGS_MODULES:
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and _SETTING_NAME.match(node.value):
+                names.add(node.value)
     for path in _python_files():
         tree = ast.parse(path.read_text())
         names |= _environ_reads(tree)
@@ -206,11 +209,19 @@ def test_the_code_reads_the_settings_this_test_expects_to_find() -> None:
         "GRAPH_CLIENT_ID",
         "AzureWebJobsStorage__clientId",
         "AzureWebJobsStorage__tableServiceUri",
+        "AzureWebJobsStorage__blobServiceUri",
         "JIT_WORK_QUEUE",
         "JIT_SWEEP_SCHEDULE",
         "JIT_DRIFT_SCHEDULE",
+        "JIT_AUDIT_CHECKPOINT_SCHEDULE",
+        "JIT_AUDIT_KEY",
+        "JIT_AUDIT_KEY_PREVIOUS",
+        "JIT_AUTH_CLIENT_ID",
+        "JIT_AUTH_TENANT_IDS",
+        "JIT_PORTAL_CLIENT_ID",
+        "JIT_SERVICE_IDENTITY",
     ):
-        assert name in found
+        assert name in found, name
 
 
 def test_every_setting_the_code_reads_is_set_by_infra_or_documented_as_optional() -> None:
@@ -243,9 +254,10 @@ def test_triggers_bind_to_settings_infra_sets() -> None:
     values = infra_values()
     for name in sorted(bindings):
         assert name in values, f"{name} (a trigger binding) must be set to a literal in infra"
-    for name in ("JIT_SWEEP_SCHEDULE", "JIT_DRIFT_SCHEDULE"):
-        if name in values:
-            assert len(values[name].split()) == 6, f"{name} must be a six-field NCRONTAB expression"
+    schedules = sorted(name for name in bindings if name.endswith("_SCHEDULE"))
+    assert {"JIT_SWEEP_SCHEDULE", "JIT_DRIFT_SCHEDULE", "JIT_AUDIT_CHECKPOINT_SCHEDULE"} <= set(schedules)
+    for name in schedules:
+        assert len(values[name].split()) == 6, f"{name} must be a six-field NCRONTAB expression"
 
 
 def test_flex_consumption_settings_are_not_set() -> None:
@@ -255,59 +267,173 @@ def test_flex_consumption_settings_are_not_set() -> None:
 
 def test_infra_values_are_the_codes_defaults() -> None:
     values = infra_values()
-    if any("authsettingsV2" in path.read_text() for path in INFRA.glob("*.bicep")):
-        values.pop("JIT_TRUST_CLIENT_PRINCIPAL", None)  # may differ with App Service Authentication configured
     differing = {
         name: (values[name], default) for name, default in code_defaults().items() if name in values and values[name] != default
     }
     assert not differing, f"infra value differs from the default in jit/settings.py (infra, code): {differing}"
 
 
-def test_infra_settings_are_valid_for_the_code() -> None:
+# The settings infra sets only when people sign in with Entra ID (authClientId given): the identitySettings object.
+IDENTITY_SETTINGS = {"JIT_AUTH_CLIENT_ID", "JIT_AUTH_AUDIENCES", "JIT_AUTH_TENANT_IDS", "JIT_AUTH_AUTHORITY"}
+
+
+@pytest.mark.parametrize("sign_in", [True, False], ids=["with-sign-in", "function-keys-only"])
+def test_infra_settings_are_valid_for_the_code(sign_in: bool) -> None:
     env = {name: value for name, value in infra_values().items()}
     # Values infra computes at deployment, as they look once deployed.
     key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+    audit_key = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
+    api_client_id = "33333333-3333-3333-3333-333333333333"
+    tenant_id = "44444444-4444-4444-4444-444444444444"
     computed = {
         "AzureWebJobsStorage__clientId": "11111111-1111-1111-1111-111111111111",
+        "AzureWebJobsStorage__blobServiceUri": "https://stjitexample.blob.core.windows.net",
         "AzureWebJobsStorage__queueServiceUri": "https://stjitexample.queue.core.windows.net",
         "AzureWebJobsStorage__tableServiceUri": "https://stjitexample.table.core.windows.net",
         "GRAPH_CLIENT_ID": "22222222-2222-2222-2222-222222222222",
         "GRAPH_MANAGED_IDENTITY_CLIENT_ID": "11111111-1111-1111-1111-111111111111",
         "JIT_TAP_ENCRYPTION_KEY": key,
+        "JIT_AUDIT_KEY": audit_key,
         "JIT_PERMANENT_DELETE": "false",
         "JIT_PUBLIC_BASE_URL": "https://func-jit-example.azurewebsites.net",
     }
+    set_by_infra = infra_settings()
     for name, value in computed.items():
-        if name in infra_settings():
+        if name in set_by_infra:
             env.setdefault(name, value)
+    # Sign-in: the azd values a deployment gives (the registrations' client ids, the audience the script prints), and
+    # what Bicep computes (this subscription's tenant; environment().authentication.loginEndpoint ends with a slash).
+    # Without authClientId, Bicep leaves the JIT_AUTH_* settings out altogether.
+    assert set_by_infra.keys() >= IDENTITY_SETTINGS
+    for name in IDENTITY_SETTINGS:
+        env.pop(name, None)
+    if sign_in:
+        env.update(
+            {
+                "JIT_AUTH_CLIENT_ID": api_client_id,
+                "JIT_AUTH_AUDIENCES": f"api://{api_client_id}",
+                "JIT_AUTH_TENANT_IDS": tenant_id,
+                "JIT_AUTH_AUTHORITY": "https://login.microsoftonline.com/",
+                "JIT_PORTAL_CLIENT_ID": "55555555-5555-5555-5555-555555555555",
+            }
+        )
     settings = Settings.from_env(env)
     assert settings.graph.auth is GraphAuth.WORKLOAD_IDENTITY
     assert settings.graph.managed_identity_client_id == settings.storage.managed_identity_client_id
     assert settings.storage.connection_string is None
+    assert settings.storage.blob_service_uri, "the audit checkpoints need the blob service URI"
     assert settings.tap_keys is not None
+    assert settings.audit_keys is not None, "the app refuses to start without JIT_AUDIT_KEY"
     assert settings.graph.base_url == "https://graph.microsoft.com/v1.0"
+    assert settings.service_roles == ("Jit.Requester",)
+    assert settings.identity.enabled is sign_in
+    if sign_in:
+        assert settings.identity.tenant_ids == (tenant_id,)
+        assert settings.identity.authority == "https://login.microsoftonline.com"
+        assert f"api://{api_client_id}" in settings.identity.audiences
+        assert settings.portal_client_id
 
 
-def test_key_vault_references_name_the_secrets_infra_creates() -> None:
+@pytest.mark.parametrize(
+    ("setting", "reference", "secret_resource", "secret_name"),
+    [
+        ("JIT_TAP_ENCRYPTION_KEY", "tapKeyReference", "tapKeySecret", "jit-tap-encryption-key"),
+        ("JIT_AUDIT_KEY", "auditKeyReference", "auditKeySecret", "jit-audit-key"),
+    ],
+)
+def test_key_vault_references_name_the_secrets_infra_creates(
+    setting: str, reference: str, secret_resource: str, secret_name: str
+) -> None:
     settings = infra_settings()
     text = RESOURCES_BICEP.read_text()
-    assert settings["JIT_TAP_ENCRYPTION_KEY"] == "tapKeyReference"
-    assert "var tapKeyReference = '@Microsoft.KeyVault(SecretUri=${tapKeySecret.properties.secretUriWithVersion})'" in text
+    assert settings[setting] == reference
+    assert f"var {reference} = '@Microsoft.KeyVault(SecretUri=${{{secret_resource}.properties.secretUriWithVersion}})'" in text
+    previous = f"{setting}_PREVIOUS"
     assert (
-        "@Microsoft.KeyVault(SecretUri=${tapKeyPreviousSecret.properties.secretUriWithVersion})"
-        in settings["JIT_TAP_ENCRYPTION_KEY_PREVIOUS"]
+        f"@Microsoft.KeyVault(SecretUri=${{{secret_resource[:-6]}PreviousSecret.properties.secretUriWithVersion}})"
+        in (settings[previous])
     )
-    # The preprovision hooks read the same secret back from the vault.
-    secret = re.search(r"name: '(jit-tap-encryption-key)'", text)
-    assert secret
+    # The secret resources carry these names, and the preprovision hooks read the same secrets back from the vault.
+    assert re.search(rf"resource {secret_resource} '[^']+' = \{{\s*parent: vault\s*name: '{secret_name}'", text)
+    assert re.search(
+        rf"resource {secret_resource[:-6]}PreviousSecret '[^']+' = if [^{{]*\{{\s*parent: vault\s*name: '{secret_name}-previous'",
+        text,
+    )
     for hook in ("preprovision.sh", "preprovision.ps1"):
-        assert secret.group(1) in (INFRA / "hooks" / hook).read_text()
+        hook_text = (INFRA / "hooks" / hook).read_text()
+        assert secret_name in hook_text and setting in hook_text and previous in hook_text
 
 
-def test_client_principal_is_trusted_only_with_app_service_authentication() -> None:
-    easy_auth = any("authsettingsV2" in path.read_text() for path in INFRA.glob("*.bicep"))
-    expected = {"'true'", "'false'"} if easy_auth else {"'false'"}
-    assert infra_settings()["JIT_TRUST_CLIENT_PRINCIPAL"] in expected
+def test_people_sign_in_with_bearer_tokens_the_app_validates() -> None:
+    # The app validates Entra ID tokens itself; the header App Service Authentication would add is trusted nowhere.
+    for path in INFRA.glob("*.bicep"):
+        assert "JIT_TRUST_CLIENT_PRINCIPAL" not in path.read_text(), f"{path.name} still sets JIT_TRUST_CLIENT_PRINCIPAL"
+    settings = infra_settings()
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    wired = {
+        "JIT_AUTH_CLIENT_ID": "authClientId",
+        "JIT_AUTH_AUDIENCES": "authAudiences",
+        "JIT_AUTH_TENANT_IDS": "authTenants",
+        "JIT_AUTH_AUTHORITY": "authHost",
+        "JIT_PORTAL_CLIENT_ID": "portalClientId",
+        "JIT_SERVICE_IDENTITY": "serviceIdentity",
+        "JIT_SERVICE_ROLES": "serviceRoles",
+    }
+    for setting, expression in wired.items():
+        assert settings[setting] == expression, setting
+    for parameter, variable in {
+        "authClientId": "JIT_AUTH_CLIENT_ID",
+        "authAudiences": "JIT_AUTH_AUDIENCES",
+        "authTenantIds": "JIT_AUTH_TENANT_IDS",
+        "authAuthority": "JIT_AUTH_AUTHORITY",
+        "portalClientId": "JIT_PORTAL_CLIENT_ID",
+        "serviceIdentity": "JIT_SERVICE_IDENTITY",
+        "serviceRoles": "JIT_SERVICE_ROLES",
+    }.items():
+        assert parameters[parameter]["value"].startswith(f"${{{variable}="), parameter
+    raw = RESOURCES_BICEP.read_text()
+    # JIT_AUTH_* go together or not at all (the code refuses them without a client id); defaults follow the deployment.
+    assert "var identitySettings = empty(authClientId) ? {} : {" in raw
+    assert "var authTenants = empty(authTenantIds) ? tenant().tenantId : authTenantIds" in raw
+    assert "var authHost = empty(authAuthority) ? environment().authentication.loginEndpoint : authAuthority" in raw
+    # Machines keep the least role unless the deployment says otherwise.
+    assert _resolve("serviceRoles") == "Jit.Requester"
+
+
+def test_audit_checkpoints_are_write_once() -> None:
+    raw = RESOURCES_BICEP.read_text()
+    settings = infra_settings()
+    # The container is the one the code writes to: named from the same table prefix, as Settings names it.
+    assert settings["JIT_TABLE_PREFIX"] == "tablePrefix"
+    prefix = _resolve("tablePrefix")
+    assert prefix
+    expected = Settings.from_env({"JIT_TABLE_PREFIX": prefix, "AzureWebJobsStorage": "UseDevelopmentStorage=true"})
+    assert "var auditCheckpointContainerName = '${toLower(tablePrefix)}-audit-checkpoints'" in raw
+    assert expected.checkpoint_container == f"{prefix.lower()}-audit-checkpoints"
+    container = re.search(
+        r"resource (\w+) 'Microsoft\.Storage/storageAccounts/blobServices/containers@[\w-]+' = \{\s*"
+        r"parent: blobService\s*name: auditCheckpointContainerName\s*properties: \{\s*publicAccess: 'None'",
+        raw,
+    )
+    assert container, "no checkpoint container"
+    # A container-level time-based retention policy, deployed while unlocked; no appends to protected blobs.
+    policy = re.search(
+        r"resource \w+ 'Microsoft\.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@[\w-]+' = "
+        rf"if \(!auditCheckpointPolicyLocked\) \{{\s*parent: {container.group(1)}\s*name: 'default'\s*properties: \{{"
+        r"(?P<properties>[^}]*)\}",
+        raw,
+    )
+    assert policy, "no immutability policy on the checkpoint container"
+    assert "immutabilityPeriodSinceCreationInDays: auditCheckpointRetentionDays" in policy.group("properties")
+    assert "allowProtectedAppendWrites: false" in policy.group("properties")
+    main = MAIN_BICEP.read_text()
+    assert re.search(
+        r"@minValue\(1\)\n@maxValue\(146000\)\n@description\('[^\n]*'\)\nparam auditCheckpointRetentionDays int = \d+", main
+    )
+    assert "param auditCheckpointPolicyLocked bool = false" in main
+    # The app reaches blobs with its identity (the Functions host needs Storage Blob Data Owner anyway, a superset
+    # of Contributor): test_the_identity_and_the_deployer_get_the_data_roles checks the assignment.
+    assert settings["AzureWebJobsStorage__blobServiceUri"].startswith("'https://${storage.name}.blob.")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -372,10 +498,12 @@ def test_parameters_file_matches_main_bicep() -> None:
     assert set(parameters) <= set(declared), f"main.parameters.json sets unknown parameters: {set(parameters) - set(declared)}"
     required = {name for name, rest in declared.items() if "=" not in rest}
     assert required <= set(parameters), f"required parameters without a value: {required - set(parameters)}"
-    for name in ("graphClientId", "tapEncryptionKey"):
+    for name in ("graphClientId", "tapEncryptionKey", "auditKey"):
         assert name in required
     assert parameters["graphClientId"]["value"] == "${GRAPH_CLIENT_ID}"
     assert parameters["tapEncryptionKey"]["value"] == "${JIT_TAP_ENCRYPTION_KEY}"
+    assert parameters["auditKey"]["value"] == "${JIT_AUDIT_KEY}"
+    assert parameters["auditKeyPrevious"]["value"] == "${JIT_AUDIT_KEY_PREVIOUS=}"
 
 
 def test_main_passes_every_parameter_of_resources_bicep() -> None:
@@ -397,6 +525,8 @@ def test_main_bicep_outputs_what_azd_and_the_scripts_use() -> None:
         "AZURE_KEY_VAULT_NAME",  # infra/hooks read the existing key back through it
         "GRAPH_MANAGED_IDENTITY_PRINCIPAL_ID",  # scripts/graph/Add-JitFederatedCredential.ps1
         "GRAPH_CLIENT_ID",
+        "PORTAL_REDIRECT_URI",  # scripts/graph/New-JitSignInRegistrations.ps1
+        "AZURE_AUDIT_CHECKPOINT_CONTAINER",  # docs/deploy.md, locking the checkpoint policy
     }
     assert needed <= outputs, f"missing outputs: {needed - outputs}"
     hook = (INFRA / "hooks" / "preprovision.sh").read_text()
@@ -456,6 +586,14 @@ def test_azure_yaml() -> None:
         script = ROOT / hooks[variant]["run"]
         assert script.is_file(), f"hook script {script} is missing"
     assert (ROOT / hooks["posix"]["run"]).stat().st_mode & 0o111, "the posix hook must be executable"
+    # The portal's files are built before every packaging of the service (paths are relative to the service's).
+    package = api["hooks"]["prepackage"]
+    assert package["posix"]["shell"] == "sh" and package["windows"]["shell"] == "pwsh"
+    for variant in ("posix", "windows"):
+        script = ROOT / api["project"] / package[variant]["run"]
+        assert script.is_file(), f"hook script {script} is missing"
+        assert "scripts/build-portal" in script.read_text()
+    assert (ROOT / api["project"] / package["posix"]["run"]).stat().st_mode & 0o111, "the posix hook must be executable"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -468,20 +606,36 @@ def _minimal_set_from_docs() -> tuple[set[str], set[str]]:
     section = doc.split("## Minimal set to consent to", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| ([A-Za-z][\w.-]+) \| (.*) \|$", section, re.MULTILINE)
     names = {name for name, _ in rows if name != "Permission"}
-    conditional = {name for name, why in rows if why.startswith("Only if")}
+    conditional = {name for name, why in rows if why.startswith("Only ")}
     return names, conditional
 
 
 def test_app_registration_permissions_are_exactly_the_documented_minimal_set() -> None:
     definition = json.loads((ROOT / "scripts" / "graph" / "permissions.json").read_text())
     permissions = definition["applicationPermissions"]
-    scripted = set(permissions["always"]) | set(permissions["deleteUser"]) | set(permissions["permanentDelete"])
+    # "always", and one group per optional feature (the scripts' switches); tests/integration/test_graph_permissions.py
+    # checks the set against the calls the product makes.
+    # PIM mode's opt-in has a section of its own (test_the_pim_opt_in_is_exactly_the_documented_pim_mode_set).
+    scripted = {p for name, group in permissions.items() if name != "pim" for p in group}
     documented, conditional = _minimal_set_from_docs()
-    assert len(documented) >= 10, "could not read the table of docs/permissions.md"
+    assert len(documented) >= 8, "could not read the table of docs/permissions.md"
     assert scripted == documented
-    assert set(permissions["deleteUser"]) | set(permissions["permanentDelete"]) == conditional
+    assert {p for name, group in permissions.items() if name not in ("always", "pim") for p in group} == conditional
     assert definition["resourceAppId"] == "00000003-0000-0000-c000-000000000000"
     assert f"**{definition['directoryRole']}**" in (ROOT / "docs" / "permissions.md").read_text()
+
+
+def test_the_pim_opt_in_is_exactly_the_documented_pim_mode_set() -> None:
+    permissions = json.loads((ROOT / "scripts" / "graph" / "permissions.json").read_text())["applicationPermissions"]
+    doc = (ROOT / "docs" / "permissions.md").read_text()
+    section = doc.split("## PIM mode", 1)[1].split("\n## ", 1)[0]
+    table = section.split("| Permission | Why |", 1)[1]
+    documented = set(re.findall(r"^\| ([A-Za-z][\w.-]+) \| Only with PIM mode", table, re.MULTILINE))
+    assert documented and set(permissions["pim"]) == documented
+    minimal, _ = _minimal_set_from_docs()
+    assert not documented & minimal  # an opt-in, not part of every tenant's consent
+    for name in ("New-JitAppRegistration.ps1", "Grant-JitTenantConsent.ps1"):
+        assert "-Pim:$Pim" in (ROOT / "scripts" / "graph" / name).read_text()
 
 
 def test_graph_scripts_are_documented_and_use_the_shared_permission_set() -> None:
@@ -491,6 +645,7 @@ def test_graph_scripts_are_documented_and_use_the_shared_permission_set() -> Non
         "Add-JitFederatedCredential.ps1",
         "Grant-JitTenantConsent.ps1",
         "Enable-JitTapPolicy.ps1",
+        "New-JitSignInRegistrations.ps1",
     }
     doc = DEPLOY_DOC.read_text()
     for script in scripts:

@@ -74,10 +74,11 @@ CASES: list[tuple[str, Any, set[str]]] = [
     ("unknown field", valid_request(role="x"), {"role"}),
     ("unknown nested field", valid_request(user={"type": "new", "displayName": "A", "mail": "a@b.c"}), {"user.mail"}),
     ("missing tenant", without("tenantId"), {"tenantId"}),
-    ("tenant not a GUID or initial domain", valid_request(tenantId="contoso.com"), {"tenantId"}),
+    ("tenant neither a GUID nor a domain", valid_request(tenantId="contoso tenant"), {"tenantId"}),
+    ("tenant a URL", valid_request(tenantId="https://contoso.com/"), {"tenantId"}),
     ("tenant of wrong type", valid_request(tenantId=42), {"tenantId"}),
     ("missing user", without("user"), {"user"}),
-    ("unknown user type", valid_request(user={"type": "guest", "displayName": "A"}), {"user"}),
+    ("unknown user type", valid_request(user={"type": "guest", "displayName": "A"}), {"user.type"}),
     ("new user without display name", valid_request(user={"type": "new"}), {"user.displayName"}),
     ("existing user with neither upn nor id", valid_request(user={"type": "existing"}), {"user"}),
     (
@@ -176,3 +177,10 @@ def test_invalid_requests_name_the_field(name: str, body: Any, fields: set[str])
 def test_all_problems_are_reported_together() -> None:
     body = valid_request(tenantId="nope", user={"type": "existing"}, duration="forever")
     assert fields_of(body) == {"tenantId", "user", "duration"}
+
+
+def test_messages_are_written_for_people() -> None:
+    with pytest.raises(ValidationFailed) as raised:
+        parse(valid_request(user={"type": "guest", "displayName": "A"}))
+    [error] = raised.value.errors
+    assert (error.field, error.message) == ("user.type", "must be new or existing")

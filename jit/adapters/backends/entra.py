@@ -24,6 +24,7 @@ from jit.services.access_backend import (
     CredentialPolicy,
     DirectoryFacts,
     GroupFacts,
+    Health,
     Holdings,
     Item,
     ItemKind,
@@ -262,6 +263,9 @@ class EntraBackend:
         )
         return [_account(u) for u in await self._graph.pages(call)]
 
+    async def health(self) -> Health | None:
+        return None  # Graph is asked on every call; there is nothing to know in between
+
     # Writes ---------------------------------------------------------------------------------------------------
 
     async def create_account(self, account: NewAccount) -> Account:
@@ -283,7 +287,11 @@ class EntraBackend:
         later = [i for i in items if i.kind is ItemKind.CREDENTIAL and i.after_memberships]
         first = [i for i in items if not (i.kind is ItemKind.CREDENTIAL and i.after_memberships)]
         answers = dict(
-            zip((id(i) for i in first), await self._graph.batch([self._grant_call(account, i) for i in first]), strict=True)
+            zip(
+                (id(i) for i in first),
+                await self._graph.batch([self._grant_call(account, i, window) for i in first]),
+                strict=True,
+            )
         )
         if later:
             groups = [i for i in first if i.kind is ItemKind.GROUP]
@@ -291,15 +299,18 @@ class EntraBackend:
                 answers.update(
                     zip(
                         (id(i) for i in later),
-                        await self._graph.batch([self._grant_call(account, i) for i in later]),
+                        await self._graph.batch([self._grant_call(account, i, window) for i in later]),
                         strict=True,
                     )
                 )
             else:
                 answers.update((id(i), _failed_dependency()) for i in later)
-        return [_granted(item, answers[id(item)]) for item in items]
+        return [self._granted(item, answers[id(item)]) for item in items]
 
-    def _grant_call(self, account: Account, item: Item) -> GraphCall:
+    # How each item is written, removed, and what the answer means: the points a backend that holds the same
+    # items another way (PIM schedules) changes.
+
+    def _grant_call(self, account: Account, item: Item, window: Window) -> GraphCall:
         if item.kind is ItemKind.ROLE:
             body: dict[str, Any] = {"principalId": account.id, "roleDefinitionId": item.key, "directoryScopeId": "/"}
             return GraphCall("POST", "/roleManagement/directory/roleAssignments", body=body)
@@ -308,6 +319,25 @@ class EntraBackend:
             return GraphCall("POST", f"/groups/{segment(item.key)}/members/$ref", body=reference)
         body = {"lifetimeInMinutes": item.lifetime_minutes, "isUsableOnce": item.usable_once}
         return GraphCall("POST", f"/users/{segment(account.id)}/authentication/temporaryAccessPassMethods", body=body)
+
+    def _granted(self, item: Item, answer: GraphAnswer) -> Outcome:
+        return _granted(item, answer)
+
+    def _removal_call(self, account: Account, item: Item) -> GraphCall | None:
+        """The call that takes the item away; None when there is nothing to remove (no reference found)."""
+        user = segment(account.id)
+        if item.kind is ItemKind.ROLE:
+            if item.reference is None:
+                return None  # not assigned (any more)
+            return GraphCall("DELETE", f"/roleManagement/directory/roleAssignments/{segment(item.reference)}")
+        if item.kind is ItemKind.GROUP:
+            return GraphCall("DELETE", f"/groups/{segment(item.key)}/members/{user}/$ref")
+        if item.reference is None:
+            return None
+        return GraphCall("DELETE", f"/users/{user}/authentication/temporaryAccessPassMethods/{segment(item.reference)}")
+
+    def _removed(self, item: Item, answer: GraphAnswer) -> Outcome:
+        return _removed(item, answer)
 
     async def extend(self, account: Account, items: Sequence[Item], window: Window) -> list[Outcome]:
         # Permanent assignments have no end in Graph: the expiration saga ends them, at the grant's (new) end.
@@ -321,20 +351,11 @@ class EntraBackend:
         calls: list[GraphCall] = []
         plan: list[tuple[Item, int | None]] = []
         for item in items:
-            if item.kind is ItemKind.ROLE:
-                if item.reference is None:
-                    plan.append((item, None))  # not assigned (any more)
-                    continue
-                calls.append(GraphCall("DELETE", f"/roleManagement/directory/roleAssignments/{segment(item.reference)}"))
-            elif item.kind is ItemKind.GROUP:
-                calls.append(GraphCall("DELETE", f"/groups/{segment(item.key)}/members/{user}/$ref"))
-            else:
-                if item.reference is None:
-                    plan.append((item, None))
-                    continue
-                calls.append(
-                    GraphCall("DELETE", f"/users/{user}/authentication/temporaryAccessPassMethods/{segment(item.reference)}")
-                )
+            call = self._removal_call(account, item)
+            if call is None:
+                plan.append((item, None))
+                continue
+            calls.append(call)
             plan.append((item, len(calls) - 1))
         ends: list[GraphCall] = []
         if end is AccountEnd.DISABLE:
@@ -349,14 +370,16 @@ class EntraBackend:
         # disabled or deleted, and a batch with an order must be fully sequential, where one "already gone" would
         # fail everything after it. Each batch is fully parallel.
         answers = await self._graph.batch(calls) if calls else []
-        removed = [_removed(item, answers[at]) for item, at in plan if at is not None]
+        removed = [self._removed(item, answers[at]) for item, at in plan if at is not None]
         end_at = list(range(len(answers), len(answers) + len(ends)))
         if ends:
             if all(o.status is not OutcomeStatus.FAILED for o in removed):
                 answers += await self._graph.batch(ends)
             else:
                 answers += [_failed_dependency()] * len(ends)
-        outcomes = [_removed(item, answers[at]) if at is not None else Outcome(item, OutcomeStatus.PRESENT) for item, at in plan]
+        outcomes = [
+            self._removed(item, answers[at]) if at is not None else Outcome(item, OutcomeStatus.PRESENT) for item, at in plan
+        ]
         if end is not None:
             account_item = Item(ItemKind.ACCOUNT, end.value)
             failed = next((answers[i] for i in end_at if not answers[i].ok and answers[i].status != 404), None)

@@ -26,6 +26,8 @@ _ALREADY_EXISTS = (
 _REFERENCE_MISSING = (
     "invalid object identifier",
     "does not exist or one of its queried reference-property objects are not present",
+    "invalid value specified for property 'principalid'",  # a role assignment naming a principal not yet replicated
+    "the subject is not found",  # PIM's SubjectNotFound for a principal its replica has not seen yet
 )
 
 

@@ -2,8 +2,8 @@
 
 Each function takes the notification as its only input. That is the no-secret rule made structural: a
 `Notification` has no field for a Temporary Access Pass or a password, so no rendering can contain one; an Active
-grant's notification says where the requester retrieves the TAP, once. Links are also cleaned of query
-parameters that carry keys (`code=` is an Azure Functions key), since they end up in mailboxes and channels.
+grant's notification says where the requester retrieves its credential (a TAP or a password), once. Links are also
+cleaned of query parameters that carry keys (`code=` is an Azure Functions key), since they end up in mailboxes.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from jit.domain.notification import Event, Notification
 
 CREDENTIALS_SENTENCE = (
-    "The Temporary Access Pass is not part of this message. The requester can retrieve it at the link below "
-    "exactly once; after that, or once it expires, it is gone."
+    "The sign-in credential (a Temporary Access Pass, or an on-premises one-time password) is not part of this "
+    "message. The requester can retrieve it at the link below exactly once; after that, or once it expires, it is gone."
 )
 
 _LABELS: dict[Event, str] = {
@@ -140,13 +140,18 @@ def plain_text(notification: Notification) -> str:
     return "\n".join(lines).strip()
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+# Teams renders a subset of Markdown in TextBlocks and FactSets: emphasis, links and lists (Adaptive Cards "Text
+# features"). Characters that start emphasis or links are escaped anywhere; list markers only where a list can
+# start, at the beginning of a line, so names like "jit-ada" stay readable.
+_INLINE = re.compile(r"([\\`*_\[\]()<>~])")
+_LIST_START = re.compile(r"^(\s*|\s*\d+(?=[.)]))([-+#.)])", re.MULTILINE)
 
 
 def inert(text: str) -> str:
-    """Text for an Adaptive Card TextBlock or FactSet, where Teams renders Markdown: every Markdown character is
-    escaped, so a reason or a name a requester wrote shows as written and can't turn into a link or a heading."""
-    return _MARKDOWN.sub(r"\\\1", text)
+    """Text for an Adaptive Card TextBlock or FactSet: a reason or a name a requester wrote shows as written and
+    can't turn into a link, emphasis or a list."""
+    escaped = _INLINE.sub(r"\\\1", text)
+    return _LIST_START.sub(r"\1\\\2", escaped)
 
 
 def adaptive_card(notification: Notification) -> dict[str, Any]:
@@ -163,7 +168,7 @@ def adaptive_card(notification: Notification) -> dict[str, Any]:
     if "credentials" in link:
         body.append({"type": "TextBlock", "text": CREDENTIALS_SENTENCE, "wrap": True, "weight": "Bolder"})
         actions.append(
-            {"type": "Action.OpenUrl", "title": "Retrieve the Temporary Access Pass (once)", "url": link["credentials"]}
+            {"type": "Action.OpenUrl", "title": "Retrieve the sign-in credential (once)", "url": link["credentials"]}
         )
     card: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

@@ -24,7 +24,7 @@ from jit.adapters import audit_chain
 from jit.adapters.audit_chain import AuditKeys
 from jit.domain.audit import AuditEntry
 from jit.domain.errors import Conflict, FieldError, ValidationFailed
-from jit.domain.ids import normalize_tenant
+from jit.domain.ids import is_domain_name, normalize_tenant
 from jit.domain.roles import RoleDefinition
 from jit.domain.tenant import OnboardingState, TenantRegistration
 
@@ -66,6 +66,8 @@ class TableTenantRegistry:
             cached = self._cache.get(key)
         if cached is not None and now - cached[0] < _CACHE_SECONDS:
             return cached[1]
+        if not _is_guid(key) and not is_domain_name(key):
+            return None  # not a tenant's name, and not a key Table Storage could hold ('/', '#', '?', control characters)
         tenant_id = key if _is_guid(key) else self._tenant_of_domain(key)
         found = self.get(tenant_id) if tenant_id else None
         with self._lock:

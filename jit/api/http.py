@@ -63,6 +63,9 @@ class Call:
         return str(self.req.route_params[name])
 
     def absolute(self, path: str) -> str:
+        """The URL of `path` on this host; for a caller with a key, under /api/svc/ (where a key is accepted)."""
+        if self.by_key and path.startswith("/api/jit/"):
+            path = "/api/svc/jit/" + path[len("/api/jit/") :]
         parts = urlsplit(self.req.url)
         return f"{parts.scheme}://{parts.netloc}{path}" if parts.netloc else path
 

@@ -15,6 +15,8 @@ _INVERT = str.maketrans(_ULID_ALPHABET, _ULID_ALPHABET[::-1])
 _GRANT_ID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 
 # Initial (routing) domains of Entra tenants: commercial, US Government, and 21Vianet (China).
+# A DNS name as Entra ID verifies domains: labels of letters, digits and hyphens, a top-level label of letters.
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _INITIAL_DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62})\.(?:onmicrosoft\.com|onmicrosoft\.us|partner\.onmschina\.cn)$")
 
 
@@ -54,3 +56,8 @@ def is_guid(value: str) -> bool:
         return len(value) == 36 and str(uuid.UUID(value)) == value.lower()
     except ValueError:
         return False
+
+
+def is_domain_name(text: str) -> bool:
+    """Whether `text` (lower case) is shaped like a domain a tenant can verify."""
+    return bool(_DOMAIN.match(text))

@@ -16,7 +16,7 @@ from jit.domain.audit import AuditEntry
 from jit.domain.caller import Caller
 from jit.domain.clock import Clock
 from jit.domain.errors import FieldError, NotFound, ValidationFailed
-from jit.domain.ids import normalize_tenant
+from jit.domain.ids import is_domain_name, normalize_tenant
 from jit.domain.tenant import AD_PREFIX, ENTRA, ENTRA_PIM, OnboardingState, TenantRegistration
 from jit.domain.work import Step, WorkItem
 from jit.services.access_backend import BackendProvider, Denied, DirectoryError
@@ -25,7 +25,6 @@ from jit.services.roles import RoleCatalog
 
 log = logging.getLogger(__name__)
 SYSTEM = "system"
-_DOMAIN = r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 
 
 class Registry(Protocol):
@@ -53,13 +52,11 @@ class Migration(Protocol):
 
 def tenant_reference(text: str, field: str = "tenant") -> str:
     """A tenant named by GUID or by a domain, normalized; ValidationFailed naming `field` otherwise."""
-    import re
-
     candidate = text.strip().lower()
     normalized = normalize_tenant(candidate)
     if normalized is not None:
         return normalized
-    if re.match(_DOMAIN, candidate):
+    if is_domain_name(candidate):
         return candidate
     raise ValidationFailed([FieldError(field, "must be the tenant's GUID or one of its verified domains")])
 

@@ -64,7 +64,8 @@ def measure_grant(job: dict[str, Any]) -> dict[str, Any]:
 
     imported = time.perf_counter() - before_import
     host = LocalFunctionHost(function_app.app, os.environ)
-    queues = QueueServiceClient.from_connection_string(os.environ["AzureWebJobsStorage"]  # noqa: SIM112 - the Functions setting's name)
+    connection = os.environ["AzureWebJobsStorage"]  # noqa: SIM112 - the Functions setting's name
+    queues = QueueServiceClient.from_connection_string(connection)
     headers = {"Authorization": f"Bearer {job['token']}"}
     start = time.perf_counter()
     answer = host.http("POST", "/api/jit/requests", job["body"], headers)

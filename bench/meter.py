@@ -113,7 +113,7 @@ class StorageMeter:
                 return
             invocation.storage[service] += 1
             if threading.current_thread().name == "functions-event-loop":
-                self.on_event_loop[f"{invocation.function} ({service})"] += 1
+                self.on_event_loop[f"{invocation.function} {invocation.step} ({service})"] += 1
             if service == "table" and unquote(parts.path).endswith("$batch"):
                 self._tally_batch(request, response)
 

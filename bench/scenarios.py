@@ -148,7 +148,7 @@ def lateness(bench: Bench, grants: int, tenants: int, window: float = 20.0) -> R
             bodies.append(body)
         started = time.monotonic()
         ids = post_all(s, bodies)
-        provisioned_at = s.wait_idle(quiet=1.0, timeout=lead + 120)
+        provisioned_at = s.wait_done(ids, "provision", timeout=lead + 120)
         run.figures["provisionAllSeconds"] = provisioned_at - started
         statuses = Counter(g["status"] for g in read_all(s, ids))
         if time.time() >= first_end.timestamp() or statuses["Active"] != grants:
@@ -223,7 +223,7 @@ def throughput(bench: Bench, grants: int, tenants: int) -> Run:
 
         cpu, wall = thread_cpu_seconds(), time.monotonic()
         s.instance.resume_queues()
-        last = s.wait_idle(quiet=1.0, timeout=lead + 300)
+        last = s.wait_done(ids, "provision", timeout=lead + 300)
         used = thread_cpu_seconds() - cpu
         run.figures["provisionPerMinute"] = grants / (last - wall) * 60
         run.figures["provisionWorkerCpuMsPerGrant"] = used / grants * 1000
@@ -238,7 +238,7 @@ def throughput(bench: Bench, grants: int, tenants: int) -> Run:
         time.sleep(max(0.0, end.timestamp() - time.time()) + 1.5)  # every expiry message is visible now
         cpu, wall = thread_cpu_seconds(), time.monotonic()
         s.instance.resume_queues()
-        last = s.wait_idle(quiet=1.0, timeout=300)
+        last = s.wait_done(ids, "expire", timeout=300)
         used = thread_cpu_seconds() - cpu
         run.figures["expirePerMinute"] = grants / (last - wall) * 60
         run.figures["expireCpuMsPerGrant"] = used / grants * 1000

@@ -164,6 +164,17 @@ class Stack:
         assert answer.status_code in (200, 202), answer.get_body()  # 202 (with Retry-After) while work is pending
         return dict(json.loads(answer.get_body()))
 
+    def wait_done(self, ids: list[str], step: str, timeout: float = 300.0) -> float:
+        """Wait until each grant has had an invocation for `step` end, then until the instance is idle."""
+        deadline = time.monotonic() + timeout
+        waiting = set(ids)
+        while waiting and time.monotonic() < deadline:
+            waiting -= {r.grant_id for r in list(self.instance.invocations) if r.step == step and r.finished}
+            time.sleep(0.05)
+        if waiting:
+            raise RuntimeError(f"{len(waiting)} grants had no {step} invocation after {timeout:.0f} s")
+        return self.wait_idle(quiet=1.0, timeout=max(5.0, deadline - time.monotonic()))
+
     def wait_idle(self, quiet: float = 1.0, timeout: float = 300.0) -> float:
         """Wait until no queue invocation has run for `quiet` seconds and no work message is visible (messages hidden
         until a grant's end do not count); returns when the last invocation ended (time.monotonic())."""

@@ -221,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
 
     meter = StorageMeter()
-    with services() as (endpoints, graph, issuer):
-        bench = Bench(endpoints, graph, issuer, meter)
+    with services() as (endpoints, graph, issuer, azurite_pid):
+        bench = Bench(endpoints, graph, issuer, meter, azurite_pid)
         if "import" in chosen:
             attempt(
                 "import", lambda: values.update({f"import.{k}": v for k, v in scenarios.import_time(max(args.runs, 3)).items()})

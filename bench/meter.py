@@ -159,18 +159,34 @@ def _response_bytes(response: Any) -> bytes:
 PRODUCT_THREADS = ("functions-event-loop", "asyncio_", "worker-sync")
 
 
-def thread_cpu_seconds(prefixes: tuple[str, ...] = PRODUCT_THREADS) -> float:
-    """CPU time so far of this process's live threads whose names start with `prefixes` (Linux: schedstat, ns)."""
-    total = 0.0
+def thread_cpu(prefixes: tuple[str, ...] = PRODUCT_THREADS) -> dict[int, float]:
+    """CPU seconds so far of each live thread whose name starts with `prefixes`, by native id (Linux schedstat)."""
+    found: dict[int, float] = {}
     for thread in threading.enumerate():
         if not thread.name.startswith(prefixes) or thread.native_id is None:
             continue
         try:
             with open(f"/proc/self/task/{thread.native_id}/schedstat") as stat:
-                total += int(stat.read().split()[0]) / 1e9
+                found[thread.native_id] = int(stat.read().split()[0]) / 1e9
         except (OSError, ValueError, IndexError):
             continue
-    return total
+    return found
+
+
+def cpu_since(before: dict[int, float]) -> float:
+    """CPU the product's threads used since `before` (a thread that ended meanwhile, such as an earlier stack's
+    event loop winding down, drops out instead of taking its whole life's CPU with it)."""
+    return sum(now - before.get(tid, 0.0) for tid, now in thread_cpu().items())
+
+
+def pid_cpu_seconds(pid: int) -> float:
+    """CPU time so far of another process (Linux: /proc/<pid>/stat utime + stime)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def process_cpu_seconds() -> float:

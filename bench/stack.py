@@ -233,8 +233,8 @@ def base_env(endpoints: AzuriteEndpoints, graph: SimulatorProcess, issuer: OidcI
 
 
 @contextmanager
-def services() -> Iterator[tuple[AzuriteEndpoints, SimulatorProcess, OidcIssuer]]:
-    """The processes a stack needs, stopped however the block ends."""
+def services() -> Iterator[tuple[AzuriteEndpoints, SimulatorProcess, OidcIssuer, int]]:
+    """The processes a stack needs (and Azurite's pid), stopped however the block ends."""
     azurite = Azurite()
     graph: SimulatorProcess | None = None
     issuer = OidcIssuer()
@@ -242,7 +242,8 @@ def services() -> Iterator[tuple[AzuriteEndpoints, SimulatorProcess, OidcIssuer]
         endpoints = azurite.start()
         graph = SimulatorProcess()
         issuer.start()
-        yield endpoints, graph, issuer
+        assert azurite._process is not None
+        yield endpoints, graph, issuer, azurite._process.pid
     finally:
         issuer.stop()
         if graph is not None:

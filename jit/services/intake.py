@@ -69,9 +69,11 @@ class Intake:
     catalog: RoleCatalog
     approval_timeout: timedelta = timedelta(hours=4)
 
-    def assess(self, build: Callable[[datetime], GrantRequest], *, caller: Caller) -> Assessment:
+    def assess(
+        self, build: Callable[[datetime], GrantRequest], *, caller: Caller, now: datetime | None = None
+    ) -> Assessment:
         """Validate a request and say what policy thinks of it; nothing is stored."""
-        request = self._resolved(build(self.clock.now()))
+        request = self._resolved(build(now or self.clock.now()))
         policy = self.policies.effective(request.tenant_id)
         open_grants = (
             self.writer.grants.open_grants_of(request.tenant_id, caller.id)
@@ -99,7 +101,9 @@ class Intake:
                 replay = self._replay(seen, claim)
                 if replay is not None:
                     return replay
-        assessment = self.assess(build, caller=caller)
+        # One `now` for the whole intake: a start "now" read a moment after the grant's creation time would put its
+        # provisioning message a second into the future (queue delays are whole seconds).
+        assessment = self.assess(build, caller=caller, now=now)
         if assessment.violations:
             raise PolicyDenied([(v.rule, v.message) for v in assessment.violations])  # nothing written
         request = assessment.request

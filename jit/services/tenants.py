@@ -6,6 +6,7 @@ GUID. Requests name a tenant by any of its names and are stored under its GUID.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import logging
 from dataclasses import dataclass, replace
@@ -19,7 +20,7 @@ from jit.domain.errors import FieldError, NotFound, ValidationFailed
 from jit.domain.ids import is_domain_name, normalize_tenant
 from jit.domain.tenant import AD_PREFIX, ENTRA, ENTRA_PIM, OnboardingState, TenantRegistration
 from jit.domain.work import Step, WorkItem
-from jit.services.access_backend import BackendProvider, Denied, DirectoryError
+from jit.services.access_backend import BackendProvider, Denied, DirectoryError, DirectoryFacts
 from jit.services.ports import WorkQueue
 from jit.services.roles import RoleCatalog
 
@@ -126,8 +127,10 @@ class Onboarding:
     async def check(self, reference: str) -> TenantRegistration | None:
         """Ask the directory who the tenant is and record it (the worker's step)."""
         now = self.clock.now()
-        existing = self.registry.find(reference)
-        pending = self.registry.pending_request(reference)
+        # Storage calls block: they run off the event loop, so other invocations of the instance keep going.
+        existing, pending = await asyncio.to_thread(
+            lambda: (self.registry.find(reference), self.registry.pending_request(reference))
+        )
         if existing is None and pending is None:
             log.warning("onboarding check for %s, which nobody asked for: dropped", reference)
             return None
@@ -142,12 +145,11 @@ class Onboarding:
             state = OnboardingState.CONSENT_MISSING if isinstance(error, Denied) else OnboardingState.FAILED
             detail = _advice(error)
             if existing is None:
-                self.registry.note_pending_problem(reference, f"{state.value}: {detail}")
+                await asyncio.to_thread(self.registry.note_pending_problem, reference, f"{state.value}: {detail}")
                 return None
             failed = replace(existing, state=state, detail=detail, checked_at=now)
-            return self.registry.save(
-                failed, [self._entry(existing.id, SYSTEM, "tenant.checked", f"{state.value}: {detail}", "failure")]
-            )
+            entry = self._entry(existing.id, SYSTEM, "tenant.checked", f"{state.value}: {detail}", "failure")
+            return await asyncio.to_thread(self.registry.save, failed, [entry])
         problems = []
         if ENTRA_PIM in directories and facts.schedules_available is False:
             problems.append("no Microsoft Entra ID P2 or Governance licence: PIM (entra-pim) will refuse requests; use entra")
@@ -172,7 +174,10 @@ class Onboarding:
             f"{registration.display_name}: domains {', '.join(registration.domains)}; directories {', '.join(directories)}"
             + (f"; {registration.detail}" if registration.detail else "")
         )
-        saved = self.registry.save(registration, [self._entry(registration.id, SYSTEM, action, detail)])
+        return await asyncio.to_thread(self._record, registration, self._entry(registration.id, SYSTEM, action, detail), facts)
+
+    def _record(self, registration: TenantRegistration, entry: AuditEntry, facts: DirectoryFacts) -> TenantRegistration:
+        saved = self.registry.save(registration, [entry])
         self.catalog.remember(saved.id, facts.definitions)
         if self.migration is not None:
             moved = self.migration.move(saved)

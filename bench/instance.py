@@ -17,8 +17,11 @@ not counted as the product's:
   100 ms after a receive that found messages, then 100 ms + 100 ms x 2^(n-1) x U(0.8, 1.2), capped at
   maxPollingInterval (host.json, 2 s here; 1 min by default). On success the host deletes the message; on failure it
   makes it visible again after `visibilityTimeout`, and after `maxDequeueCount` deliveries moves it to
-  `<queue>-poison`. Not modelled: renewing a message's invisibility while a function runs longer than 5 minutes,
-  and dynamic concurrency (off unless host.json turns it on).
+  `<queue>-poison`. A function of the instance that writes to a queue through an output binding notifies that
+  queue's listener (`IMessageEnqueuedWatcher.Notify`, called by the extension's queue output binding): the
+  listener's current delay is cut short and it receives at once, as `QueueListener.Notify` does. Not modelled:
+  renewing a message's invisibility while a function runs longer than 5 minutes, and dynamic concurrency (off
+  unless host.json turns it on).
 * **Timer trigger.** Each timer function fires at its NCRONTAB schedule from the app settings
   (`%JIT_SWEEP_SCHEDULE%` …), in real time, one invocation at a time (the host waits for one before scheduling the
   next occurrence).
@@ -119,6 +122,9 @@ class _Host(LocalFunctionHost):
         self.names.update({id(t.handler): t.name for t in self.timers.values()})
         self.last = threading.local()  # the calling thread's last invocation (to name the grant a POST made)
 
+    def enqueued(self, queue_name: str) -> None:
+        self.instance.notify(queue_name)
+
     def invoke(self, handler: Callable[..., Any], **arguments: Any) -> Any:
         record = Invocation(function=self.names.get(id(handler), getattr(handler, "__name__", "?")))
         self.last.record = record
@@ -146,6 +152,7 @@ class FunctionsInstance:
         self._stop = threading.Event()
         self._queues_on = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._notified: dict[str, threading.Event] = {}
         self.in_flight = 0
         self.max_in_flight = 0
         self.last_finished = 0.0  # time.monotonic() of the last queue invocation that ended
@@ -208,6 +215,12 @@ class FunctionsInstance:
             thread.start()
         return self
 
+    def notify(self, queue_name: str) -> None:
+        """A message was written to `queue_name` by a function of this instance: its listener receives now."""
+        event = self._notified.get(queue_name)
+        if event is not None:
+            event.set()
+
     def pause_queues(self) -> None:
         """Stop receiving (what is in flight finishes); `resume_queues` starts again with a fresh back-off."""
         self._queues_on.clear()
@@ -218,6 +231,8 @@ class FunctionsInstance:
     def stop(self) -> None:
         self._stop.set()
         self._queues_on.set()
+        for event in self._notified.values():
+            event.set()
         for thread in self._threads:
             thread.join(timeout=60)
         self._sync_pool.shutdown(wait=True, cancel_futures=True)
@@ -239,6 +254,7 @@ class FunctionsInstance:
         options = self.options
         backoff = Backoff(MIN_POLLING_INTERVAL, options.max_polling_interval, random.Random(self._rng.random()))
         found_since_last_delay = False
+        notified = self._notified.setdefault(function.queue_name, threading.Event())
         processing: set[Future[None]] = set()
         workers = ThreadPoolExecutor(
             max_workers=options.batch_size + options.threshold + 1, thread_name_prefix=f"host-msg-{function.name}"
@@ -258,8 +274,12 @@ class FunctionsInstance:
                     log.exception("receive from %s failed", function.queue_name)
                     batch = []
                 if not batch:
-                    self._stop.wait(backoff.next_delay(found_since_last_delay))
-                    found_since_last_delay = False
+                    # QueueListener.Notify cancels the delay and counts as "found": the next wait is the minimum.
+                    if notified.wait(backoff.next_delay(found_since_last_delay)):
+                        notified.clear()
+                        found_since_last_delay = True
+                    else:
+                        found_since_last_delay = False
                     continue
                 for message in batch:
                     processing.add(workers.submit(self._process, function, client, message))

@@ -325,6 +325,10 @@ def request_to_active(bench: Bench, runs: int, latency_ms: float) -> dict[str, l
                 add(f"{name}.postMs", (posted - start) * 1000)
                 add(f"{name}.queueWaitMs", (min(r.started for r in mine) - posted) * 1000)
                 add(f"{name}.workerMs", sum(r.finished - r.started for r in mine) * 1000)
+                add(f"{name}.provisionInvocations", len(mine))
+                for n, record in enumerate(sorted(mine, key=lambda r: r.started)):
+                    add(f"{name}.invocation{n}.startMs", (record.started - posted) * 1000)
+                    add(f"{name}.invocation{n}.endMs", (record.finished - posted) * 1000)
                 add(f"{name}.graphRoundTrips", counters.get("total", 0))
                 add(
                     f"{name}.graphOperations",

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import azure.functions as func
 from azure.core.exceptions import ResourceExistsError
+from azure.functions.decorators.core import BindingDirection
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 from azure.storage.queue import QueueServiceClient, TextBase64DecodePolicy, TextBase64EncodePolicy
@@ -44,6 +45,20 @@ class HttpRoute:
     handler: Callable[..., Any]
     arg_name: str
     needs_key: bool  # function (or admin) level: the host checks a key before the function runs
+    outputs: tuple[tuple[str, str], ...] = ()  # queue output bindings: (argument name, queue name)
+
+
+class _Out:
+    """What the Python worker passes for an output binding (func.Out): the function sets a value, the host sends it."""
+
+    def __init__(self) -> None:
+        self._value: Any = None
+
+    def set(self, value: Any) -> None:
+        self._value = value
+
+    def get(self) -> Any:
+        return self._value
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,9 @@ class LocalFunctionHost:
         self.timers: dict[str, TimerFunction] = {}
         self.failures: list[tuple[str, BaseException]] = []
         self._created_queues: set[str] = set()
+        self._output_clients: dict[str, Any] = {}
+        # Called when an output binding wrote to a queue (the local runner wakes its queue pump with it).
+        self.on_enqueued: Callable[[str], None] | None = None
         self.last_handled: dict[str, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
@@ -105,7 +123,14 @@ class LocalFunctionHost:
             route = f"{route_prefix}/{trigger.route}".strip("/")
             methods = frozenset(str(m.value if hasattr(m, "value") else m).upper() for m in trigger.methods or ["GET", "POST"])
             level = str(getattr(trigger.auth_level, "value", trigger.auth_level) or "function").lower()
-            self.routes.append(HttpRoute(name, _route_pattern(route), methods, handler, trigger.name, level != "anonymous"))
+            outputs = tuple(
+                (binding.name, self._resolve(binding.queue_name))
+                for binding in function.get_bindings()
+                if binding.type == "queue" and binding.direction in (BindingDirection.OUT, BindingDirection.OUT.value)
+            )
+            self.routes.append(
+                HttpRoute(name, _route_pattern(route), methods, handler, trigger.name, level != "anonymous", outputs)
+            )
         elif trigger.type == "queueTrigger":
             queue = self._resolve(trigger.queue_name)
             self.queue_functions[queue] = QueueFunction(name, queue, handler, trigger.name)
@@ -169,10 +194,40 @@ class LocalFunctionHost:
                 route_params={k: unquote(v) for k, v in match.groupdict().items() if v is not None},
                 body=raw,
             )
-            response: func.HttpResponse = self.invoke(route.handler, **{route.arg_name: request})
+            outputs = {argument: _Out() for argument, _ in route.outputs}
+            response: func.HttpResponse = self.invoke(route.handler, **{route.arg_name: request}, **outputs)
+            for argument, queue_name in route.outputs:
+                self._write_output(queue_name, outputs[argument].get())
             return response
         status = 405 if allowed else 404
         return func.HttpResponse(status_code=status, headers={"Allow": ", ".join(sorted(allowed))} if allowed else None)
+
+    def _write_output(self, queue_name: str, value: Any) -> None:
+        """Send what a queue output binding was given (one message or a list), as the host does after the function
+        returned, then tell this host's listener of the queue (`enqueued`), as the Storage extension does."""
+        if value is None:
+            return
+        messages = [value] if isinstance(value, str | bytes) else list(value)
+        if not messages:
+            return
+        client = self._output_clients.get(queue_name)
+        if client is None:
+            from azure.storage.queue import QueueClient
+
+            client = QueueClient.from_connection_string(
+                self.settings["AzureWebJobsStorage"], queue_name, message_encode_policy=TextBase64EncodePolicy()
+            )
+            with contextlib.suppress(ResourceExistsError):
+                client.create_queue()
+            self._output_clients[queue_name] = client
+        for message in messages:
+            client.send_message(message.decode() if isinstance(message, bytes) else message)
+        self.enqueued(queue_name)
+
+    def enqueued(self, queue_name: str) -> None:
+        """A function of this host wrote to `queue_name` through an output binding: a listener polls it now."""
+        if self.on_enqueued is not None:
+            self.on_enqueued(queue_name)
 
     def _key_ok(self, headers: Mapping[str, str], params: Mapping[str, str]) -> bool:
         given = next((v for k, v in headers.items() if k.lower() == "x-functions-key"), None) or params.get("code")

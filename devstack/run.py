@@ -70,7 +70,9 @@ def make_handler(host: Any) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def pump_queues(host: Any, queues: Any, stop: threading.Event) -> None:
+def pump_queues(host: Any, queues: Any, stop: threading.Event, wake: threading.Event) -> None:
+    """Deliver queue messages; poll every 0.25 s when idle, and at once when a function wrote to a queue through
+    an output binding (as the Storage extension's listener does)."""
     while not stop.is_set():
         try:
             handled = host.deliver(queues)
@@ -78,7 +80,8 @@ def pump_queues(host: Any, queues: Any, stop: threading.Event) -> None:
             log.exception("queue pump")
             handled = 0
         if not handled:
-            stop.wait(0.25)
+            wake.wait(0.25)
+            wake.clear()
 
 
 def run_timers(host: Any, stop: threading.Event) -> None:
@@ -188,10 +191,12 @@ def main(argv: list[str] | None = None) -> int:
         raise
     server.RequestHandlerClass = make_handler(host)
     stop = threading.Event()
+    wake = threading.Event()
+    host.on_enqueued = lambda queue_name: wake.set()
     queues = QueueServiceClient.from_connection_string(endpoints.connection_string)
     threads = [
         threading.Thread(target=server.serve_forever, name="http", daemon=True),
-        threading.Thread(target=pump_queues, args=(host, queues, stop), name="queues", daemon=True),
+        threading.Thread(target=pump_queues, args=(host, queues, stop, wake), name="queues", daemon=True),
         threading.Thread(target=run_timers, args=(host, stop), name="timers", daemon=True),
     ]
     for thread in threads:

@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import inspect
 import json
+import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -128,11 +129,12 @@ def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) 
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype=JSON, headers=headers)
 
 
-def serve(route: Route, *, by_key: bool) -> Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]:
+def serve(route: Route, *, by_key: bool) -> Callable[..., Awaitable[func.HttpResponse]]:
     """The function that serves `route`: authenticate (unless public), run the handler (off the event loop when it is
-    plain, blocking code), and answer every error as problem details."""
+    plain, blocking code), and answer every error as problem details. A route that may ask for work at once gets the
+    work queue's output binding (`work`): what the handler asks for leaves through it (see jit/adapters/work_queue)."""
 
-    async def function(req: func.HttpRequest) -> func.HttpResponse:
+    async def answer_call(req: func.HttpRequest) -> func.HttpResponse:
         try:
             call = Call(req, route, by_key)
             if route.audience is not Audience.PUBLIC:
@@ -144,6 +146,20 @@ def serve(route: Route, *, by_key: bool) -> Callable[[func.HttpRequest], Awaitab
         except Exception as error:  # noqa: BLE001 - every error becomes a problem-details answer
             return problems.from_error(error)
 
+    async def plain(req: func.HttpRequest) -> func.HttpResponse:
+        return await answer_call(req)
+
+    # typing.List: the Python worker checks an output's annotation with typing_inspect, which takes no list[str].
+    async def enqueuing(req: func.HttpRequest, work: func.Out[typing.List[str]]) -> func.HttpResponse:  # noqa: UP006
+        from jit.adapters.work_queue import collecting_work
+
+        with collecting_work() as collected:
+            response = await answer_call(req)
+        if collected:
+            work.set(collected)
+        return response
+
+    function: Callable[..., Awaitable[func.HttpResponse]] = enqueuing if route.enqueues else plain
     function.__name__ = route.name + ("_by_key" if by_key else "")
     return function
 

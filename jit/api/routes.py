@@ -38,6 +38,8 @@ class Route:
     handler: str  # "module:function" under jit.api
     audience: Audience = Audience.PEOPLE
     api: bool = True  # under "api/"; False for the portal's own paths
+    # It may ask for work at once (provision, end, onboard): the function gets the work queue's output binding.
+    enqueues: bool = False
 
     @property
     def full_path(self) -> str:
@@ -52,23 +54,23 @@ _P, _M, _PUB = Audience.PEOPLE, Audience.ANYONE_SIGNED_IN, Audience.PUBLIC
 
 ROUTES: tuple[Route, ...] = (
     # Requests and grants
-    Route("create_request", "POST", "jit/requests", "requests_api:create", _M),
+    Route("create_request", "POST", "jit/requests", "requests_api:create", _M, enqueues=True),
     Route("assess_request", "POST", "jit/requests/assess", "requests_api:assess", _M),
     Route("list_requests", "GET", "jit/requests", "requests_api:list_grants", _M),
     Route("get_request", "GET", "jit/requests/{id}", "requests_api:get", _M),
-    Route("revoke_request", "POST", "jit/requests/{id}/revoke", "requests_api:revoke", _M),
-    Route("extend_request", "POST", "jit/requests/{id}/extend", "requests_api:extend", _M),
-    Route("approve_request", "POST", "jit/requests/{id}/approve", "requests_api:approve", _P),
+    Route("revoke_request", "POST", "jit/requests/{id}/revoke", "requests_api:revoke", _M, enqueues=True),
+    Route("extend_request", "POST", "jit/requests/{id}/extend", "requests_api:extend", _M, enqueues=True),
+    Route("approve_request", "POST", "jit/requests/{id}/approve", "requests_api:approve", _P, enqueues=True),
     Route("deny_request", "POST", "jit/requests/{id}/deny", "requests_api:deny", _P),
     Route("get_credentials", "GET", "jit/requests/{id}/credentials", "requests_api:credentials", _P),
     Route("list_approvals", "GET", "jit/approvals", "requests_api:approvals", _P),
     Route("whoami", "GET", "jit/me", "requests_api:whoami", _M),
     # Tenants and what they offer
     Route("list_tenants", "GET", "jit/tenants", "tenants_api:list_tenants", _M),
-    Route("onboard_tenant", "POST", "jit/tenants", "tenants_api:onboard", _M),
+    Route("onboard_tenant", "POST", "jit/tenants", "tenants_api:onboard", _M, enqueues=True),
     Route("get_tenant", "GET", "jit/tenants/{tenantId}", "tenants_api:get", _M),
-    Route("configure_tenant", "PATCH", "jit/tenants/{tenantId}", "tenants_api:configure", _M),
-    Route("check_tenant", "POST", "jit/tenants/{tenantId}/check", "tenants_api:check", _M),
+    Route("configure_tenant", "PATCH", "jit/tenants/{tenantId}", "tenants_api:configure", _M, enqueues=True),
+    Route("check_tenant", "POST", "jit/tenants/{tenantId}/check", "tenants_api:check", _M, enqueues=True),
     Route("list_tenant_roles", "GET", "jit/tenants/{tenantId}/roles", "tenants_api:roles", _M),
     Route("list_tenant_groups", "GET", "jit/tenants/{tenantId}/groups", "tenants_api:groups", _M),
     # Administration

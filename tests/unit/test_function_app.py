@@ -108,3 +108,22 @@ def test_importing_the_app_reads_no_settings_and_builds_no_clients() -> None:
 def test_host_json_uses_base64_queue_messages() -> None:
     host = json.loads((ROOT / "host.json").read_text())
     assert host["extensions"]["queues"]["messageEncoding"] == "base64"
+
+
+def test_output_bindings_have_types_the_python_worker_accepts() -> None:
+    """The worker resolves annotations (typing.get_type_hints) and checks each output's type with its converter;
+    a type it refuses fails the function's load in Azure."""
+    import typing
+
+    from azure.functions.queue import QueueMessageOutConverter
+
+    enqueuing = {r.name for r in ROUTES if r.enqueues}
+    assert {"create_request", "revoke_request", "approve_request"} <= enqueuing
+    for name, function in functions().items():
+        outputs = [b for b in function.get_bindings() if b.type == "queue"]  # type: ignore[attr-defined]
+        assert bool(outputs) == (name.removesuffix("_by_key") in enqueuing), name
+        for binding in outputs:
+            assert binding.queue_name == "%JIT_WORK_QUEUE%"
+            hints = typing.get_type_hints(function.get_user_function())  # type: ignore[attr-defined]
+            [inner] = typing.get_args(hints[binding.name])
+            assert QueueMessageOutConverter.check_output_type_annotation(inner), (name, inner)

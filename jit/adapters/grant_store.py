@@ -99,7 +99,8 @@ class TableGrantRepository:
         transaction; StaleGrant when the grant (or the ledger, or the secret) changed since they were read."""
         if before.stamp is None:
             raise ValueError(f"grant {before.id} was not read from the store")
-        appended = [*transition_entries(before, after), *entries]
+        # In the order things happened: what the work did (its directory writes) before the transition it led to.
+        appended = [*entries, *transition_entries(before, after)]
         if after == before and not appended and secret is None and drop_secret is None and ledger is None:
             return before
         partition = after.tenant_id

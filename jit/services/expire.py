@@ -53,6 +53,18 @@ SYSTEM = "system"
 RECYCLE_BIN_LAG = timedelta(minutes=5)
 
 
+@dataclass(frozen=True)
+class Removal:
+    """What taking access away did, as a change to the grant (and to the account's ledger), stored with the next
+    write of the grant: its end, or the note of what remains."""
+
+    record: Callable[[Grant], Grant]
+    ledger: Callable[[Grant], LedgerWrite | None] | None = None
+
+    def applied(self, grant: Grant) -> Grant:
+        return self.record(grant)
+
+
 class AccessRemains(Exception):
     """The directory still shows access the grant should no longer give; the grant stays Expiring."""
 
@@ -87,17 +99,20 @@ class ExpirationSaga:
         grant = claimed
         backend = self.backends.backend(grant.tenant_id, grant.request.directory)
         try:
+            removal = None
             account = await self._account(backend, grant)
             record = grant.progress.account
             left_alone = (
                 account is not None and record is not None and record.created and not is_marked_for(account.marker, grant.id)
             )
             if not left_alone:
-                grant = await self._take_away(backend, grant, account, lease)
-                await self._verify(backend, grant, account)
-            return await self._finish(grant, lease, left_alone=left_alone)
+                grant, removal = await self._take_away(backend, grant, account, lease)
+                # Verified against what the removal made of the grant; that is stored with the grant's end, in one
+                # write (a crash before it repeats the removals, which find nothing left to take).
+                await self._verify(backend, removal.applied(grant) if removal else grant, account)
+            return await self._finish(grant, lease, left_alone=left_alone, removal=removal)
         except (AccessRemains, DirectoryError) as remaining:
-            await self._still_pending(grant, lease, remaining)
+            await self._still_pending(grant, lease, remaining, removal)
             raise
         except StaleGrant:
             await lease.release(grant)
@@ -117,15 +132,18 @@ class ExpirationSaga:
             return None
         return await self.retry.run(backend.find_account, key)
 
-    async def _take_away(self, backend: AccessBackend, grant: Grant, account: Account | None, lease: Lease) -> Grant:
+    async def _take_away(
+        self, backend: AccessBackend, grant: Grant, account: Account | None, lease: Lease
+    ) -> tuple[Grant, Removal | None]:
+        """Remove what the grant owns; the grant as stored now, and what to record of the removal (not stored yet)."""
         progress = grant.progress
         actions = set(grant.request.expiration_actions)
         created = progress.created_account
         end = _account_end(actions, created, self.permanent_delete)
         if account is None:
             if end is AccountEnd.PURGE and progress.account_id:
-                return await self._purge_only(backend, grant, progress.account_id, lease)
-            return grant
+                return grant, await self._purge_only(backend, grant, progress.account_id)
+            return grant, None
 
         items: list[Item] = []
         ledger: Ledger | None = None
@@ -182,21 +200,19 @@ class ExpirationSaga:
             if error is not None:
                 raise error
             raise AccessRemains([f"{o.item.kind.value} {o.item.key} could not be taken away" for o in failed])
-        return await self._record_removal(grant, outcomes, kept, lease, end)
+        return grant, await self._removal(grant, outcomes, kept, end)
 
-    async def _purge_only(self, backend: AccessBackend, grant: Grant, account_id: str, lease: Lease) -> Grant:
+    async def _purge_only(self, backend: AccessBackend, grant: Grant, account_id: str) -> Removal | None:
         expiration = grant.progress.expiration or ExpirationRecord()
         if expiration.account_purged:
-            return grant
+            return None
         outcomes = await self.retry.run(backend.take_away, Account(account_id, ""), [], end=AccountEnd.PURGE)
         purge = outcomes[-1] if outcomes else None
         if purge is not None and purge.status is OutcomeStatus.FAILED and not _lagging_purge(purge, grant, self.clock.now()):
             raise purge.error or AccessRemains(["the account is still in deleted items"])
-        return await self._record_removal(grant, outcomes, set(), lease, AccountEnd.PURGE)
+        return await self._removal(grant, outcomes, set(), AccountEnd.PURGE)
 
-    async def _record_removal(
-        self, grant: Grant, outcomes: list[Outcome], kept: set[str], lease: Lease, end: AccountEnd | None
-    ) -> Grant:
+    async def _removal(self, grant: Grant, outcomes: list[Outcome], kept: set[str], end: AccountEnd | None) -> Removal:
         now = self.clock.now()
         removed = {Ledger.key(o.item.kind.value, o.item.key) for o in outcomes if o.status is not OutcomeStatus.FAILED}
         account_outcome = next((o for o in outcomes if o.item.kind is ItemKind.ACCOUNT), None)
@@ -241,7 +257,7 @@ class ExpirationSaga:
                     after = after.with_entry(key, replace(entry, removing=None) if entry.holders else None)
             return LedgerWrite(ledger, after)
 
-        return await lease.save(grant, record, ledger=ledger_write if ledger is not None else None)
+        return Removal(record, ledger_write if ledger is not None else None)
 
     async def _verify(self, backend: AccessBackend, grant: Grant, account: Account | None) -> None:
         """Read the directory back; AccessRemains lists whatever is still there."""
@@ -284,7 +300,7 @@ class ExpirationSaga:
         if findings:
             raise AccessRemains(findings)
 
-    async def _finish(self, grant: Grant, lease: Lease, *, left_alone: bool) -> Grant:
+    async def _finish(self, grant: Grant, lease: Lease, *, left_alone: bool, removal: Removal | None = None) -> Grant:
         now = self.clock.now()
         ended_early = grant.revoke_requested_at is not None and grant.revoke_requested_at < grant.request.end
         target = Status.REVOKED if ended_early else Status.EXPIRED
@@ -305,18 +321,20 @@ class ExpirationSaga:
             lease.work.entries.append(entry)
 
         def end(current: Grant) -> Grant:
+            if removal is not None:
+                current = removal.record(current)
             expiration = replace(current.progress.expiration or ExpirationRecord(), verified_at=now, actions=actions, flag=flag)
             ended = current.move_to(target, at=now, actor=SYSTEM, reason=reason)
             return replace(ended, revoked_at=now).with_progress(replace(current.progress, expiration=expiration))
 
         # The sealed credential, if nobody took it, goes with the grant's end.
         secret = await asyncio.to_thread(self.writer.grants.secret, grant)
-        grant = await lease.finish(grant, end, drop_secret=secret)
+        grant = await lease.finish(grant, end, drop_secret=secret, ledger=removal.ledger if removal else None)
         if left_alone:
             log.error("ALERT grant %s: its account no longer carries the grant's marker and was left alone", grant.id)
         return grant
 
-    async def _still_pending(self, grant: Grant, lease: Lease, remaining: Exception) -> None:
+    async def _still_pending(self, grant: Grant, lease: Lease, remaining: Exception, removal: Removal | None = None) -> None:
         """Record why the grant is still Expiring; alert once when it is later than allowed."""
         now = self.clock.now()
         late = now - grant.access_should_end_at
@@ -328,6 +346,8 @@ class ExpirationSaga:
             )
 
         def note(current: Grant) -> Grant:
+            if removal is not None:
+                current = removal.record(current)  # what was taken away is kept, with what remains
             record = current.progress.expiration or ExpirationRecord()
             record = replace(record, attempts=record.attempts + 1, last_attempt_at=now, remaining=tuple(findings))
             if alert:
@@ -335,7 +355,7 @@ class ExpirationSaga:
             return current.with_progress(replace(current.progress, expiration=record))
 
         try:
-            await lease.finish(grant, note)
+            await lease.finish(grant, note, ledger=removal.ledger if removal else None)
         except (IllegalTransition, LeaseHeld, StaleGrant):
             await lease.release(grant)
         if alert:

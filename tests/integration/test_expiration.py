@@ -97,7 +97,7 @@ def test_delete_user_removes_the_account_its_roles_and_groups(stack: Stack) -> N
     assert 0 <= ended["latenessSeconds"] <= 10
     assert ended["access"]["expiration"]["actions"] == ["DeleteUser"]
     actions = [e.action for e in audit_entries(stack, grant_id=grant["id"])]
-    assert actions[-2:] == ["grant.Expired", "grant.access-removed"]
+    assert actions[-3:] == ["directory.access.remove+account.delete", "grant.access-removed", "grant.Expired"]
 
 
 def test_permanent_delete_empties_deleted_items_too(make_stack: Any) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Protocol
@@ -131,37 +132,101 @@ class ProvisioningSaga:
                 return current.move_to(Status.PROVISIONING, at=now, actor=SYSTEM, reason="start reached")
             return current
 
-        claimed = await lease.try_claim(grant, start)
-        if claimed is None:
-            return await asyncio.to_thread(self.writer.grants.get, grant.id, grant.tenant_id)
-        grant = claimed
         backend = self.backends.backend(grant.tenant_id, grant.request.directory)
+        claimed = False
+        # A due grant is surveyed first (nothing is written by a survey), and the claim carries the intent: what the
+        # grant will write, recorded before the first write, in the same storage write that takes the lease.
+        due = grant.status is Status.PROVISIONING or (grant.status is Status.SCHEDULED and grant.request.start <= now)
+        plan: Plan | None = None
+
+        async def claim(change: Callable[[Grant], Grant]) -> Grant | None:
+            nonlocal claimed
+            got = await lease.try_claim(grant, change)
+            claimed = got is not None
+            return got
+
         try:
-            plan = await self._plan(backend, grant)
-            grant, account, record = await self._ensure_account(backend, grant, plan, lease)
+            if due:
+                plan = await self._plan(backend, grant)
+                ledger = await self._ledger(grant, plan)
+                planned = plan
+                got = await claim(lambda g: self._with_intent(start(g), planned, ledger))
+            else:
+                got = await claim(start)
+            if got is None:
+                return await asyncio.to_thread(self.writer.grants.get, grant.id, grant.tenant_id)
+            grant = got
+            if plan is None:
+                plan = await self._plan(backend, grant)
+            grant, account, record = await self._ensure_account(backend, grant, plan, lease, intent_recorded=due)
             grant = await self._ensure_access(backend, grant, account, record, plan, lease)
             await self._schedule_end(grant)
             return grant
         except NeedsApproval as needed:
-            return await self._await_approval(grant, needed, lease)
+            detour = grant if claimed else await claim(start)
+            if detour is None:
+                return await asyncio.to_thread(self.writer.grants.get, grant.id, grant.tenant_id)
+            return await self._await_approval(detour, needed, lease)
         except ProvisioningFailed as failure:
-            return await self._fail(backend, grant, failure, lease)
+            detour = grant if claimed else await claim(start)
+            if detour is None:
+                return await asyncio.to_thread(self.writer.grants.get, grant.id, grant.tenant_id)
+            return await self._fail(backend, detour, failure, lease)
         except DirectoryError as error:
-            if not error.transient:
-                return await self._fail(backend, grant, ProvisioningFailed("directory", _refusal(error), error), lease)
-            if self.clock.now() - grant.request.start > self.deadline:
+            overdue = self.clock.now() - grant.request.start > self.deadline
+            if not error.transient or overdue:
+                detour = grant if claimed else await claim(start)
+                if detour is None:
+                    return await asyncio.to_thread(self.writer.grants.get, grant.id, grant.tenant_id)
+                grant = detour
+                if not error.transient:
+                    return await self._fail(backend, grant, ProvisioningFailed("directory", _refusal(error), error), lease)
                 message = f"the directory kept failing for longer than {self.deadline}: {error.message}"
                 return await self._fail(backend, grant, ProvisioningFailed("directory", message, error), lease)
-            await lease.release(grant)
+            if not claimed and due and grant.status is Status.SCHEDULED:
+                # Its start has passed: it shows Provisioning while the directory is away (the survey failed before
+                # the claim that would have said so).
+                started = await claim(start)
+                grant = started or grant
+            if claimed:
+                await lease.release(grant)
             raise  # transient: the queue redelivers, the sweep backs it up
         except StaleGrant:
             # Another grant changed the account's access ledger meanwhile: the next delivery starts the step over.
-            await lease.release(grant)
+            if claimed:
+                await lease.release(grant)
             raise Unavailable(f"grant {grant.id}: the account's access changed meanwhile; trying again") from None
         except (IllegalTransition, LeaseHeld):
             # Revoked meanwhile (expiration takes over and removes whatever was made), or taken over.
-            await lease.release(grant)
+            if claimed:
+                await lease.release(grant)
             return await asyncio.to_thread(self.writer.grants.get, grant.id, grant.tenant_id)
+
+    async def _ledger(self, grant: Grant, plan: Plan) -> Ledger | None:
+        """The access ledger of an existing account (None for an account the grant creates)."""
+        account = plan.survey.account if grant.request.user.kind is UserKind.EXISTING else None
+        if account is None:
+            return None
+        return await asyncio.to_thread(self.writer.grants.ledger, grant.tenant_id, account.id)
+
+    def _with_intent(self, grant: Grant, plan: Plan, ledger: Ledger | None) -> Grant:
+        """`grant` with what provisioning is about to write recorded as pending (kept as it is where already known)."""
+        if grant.status is not Status.PROVISIONING:
+            return grant
+        progress = grant.progress
+        record = progress.account
+        if record is None:
+            account = plan.survey.account if grant.request.user.kind is UserKind.EXISTING else None
+            if account is not None:
+                record = AccountRecord(created=False, state=ItemState.DONE, id=account.id, principal_name=account.principal_name)
+            else:
+                spec = grant.request.user
+                name = spec.user_principal_name or generated_upn(
+                    spec.display_name or "admin", grant.id, plan.survey.initial_domain, 0
+                )
+                record = AccountRecord(created=True, state=ItemState.PENDING, principal_name=name, attempt=0)
+        intended, _ = self._intended(replace(progress, account=record), plan, ledger, grant.id)
+        return grant.with_progress(intended)
 
     # Survey: nothing is written ---------------------------------------------------------------------------------
 
@@ -271,7 +336,7 @@ class ProvisioningSaga:
     # The account ------------------------------------------------------------------------------------------------
 
     async def _ensure_account(
-        self, backend: AccessBackend, grant: Grant, plan: Plan, lease: Lease
+        self, backend: AccessBackend, grant: Grant, plan: Plan, lease: Lease, *, intent_recorded: bool = False
     ) -> tuple[Grant, Account, AccountRecord]:
         record = grant.progress.account
         if record is not None and record.state is ItemState.DONE and record.id:
@@ -284,28 +349,34 @@ class ProvisioningSaga:
                 account,
                 AccountRecord(created=False, state=ItemState.DONE, id=account.id, principal_name=account.principal_name),
             )
-        grant, account = await self._create_account(backend, grant, plan, lease)
+        grant, account = await self._create_account(backend, grant, plan, lease, intent_recorded=intent_recorded)
         return (
             grant,
             account,
             AccountRecord(created=True, state=ItemState.DONE, id=account.id, principal_name=account.principal_name),
         )
 
-    async def _create_account(self, backend: AccessBackend, grant: Grant, plan: Plan, lease: Lease) -> tuple[Grant, Account]:
+    async def _create_account(
+        self, backend: AccessBackend, grant: Grant, plan: Plan, lease: Lease, *, intent_recorded: bool = False
+    ) -> tuple[Grant, Account]:
         spec = grant.request.user
         record = grant.progress.account
         attempt = record.attempt if record else 0
+        # The claim of this run recorded the intent to create this very name: nothing to look for first.
+        fresh = intent_recorded and record is not None and record.state is ItemState.PENDING
         while attempt < MAX_NAME_ATTEMPTS:
             name = spec.user_principal_name or generated_upn(
                 spec.display_name or "admin", grant.id, plan.survey.initial_domain, attempt
             )
-            if record is not None and record.state is ItemState.PENDING and record.principal_name == name:
+            if record is not None and record.state is ItemState.PENDING and record.principal_name == name and not fresh:
                 # An earlier run may have created it and died before recording it: look before creating again.
                 found = await self.retry.run(backend.find_account, name)
                 if found is not None and is_marked_for(found.marker, grant.id):
                     return grant, found
-            record = AccountRecord(created=True, state=ItemState.PENDING, principal_name=name, attempt=attempt)
-            grant = await lease.save(grant, functools.partial(_with_account, record=record))
+            fresh = False
+            if record is None or record.principal_name != name or record.state is not ItemState.PENDING:
+                record = AccountRecord(created=True, state=ItemState.PENDING, principal_name=name, attempt=attempt)
+                grant = await lease.save(grant, functools.partial(_with_account, record=record))
             new = NewAccount(
                 display_name=spec.display_name or name,
                 principal_name=name,
@@ -336,48 +407,16 @@ class ProvisioningSaga:
     ) -> Grant:
         existing = not record.created
         ledger = await asyncio.to_thread(self.writer.grants.ledger, grant.tenant_id, account.id) if existing else None
-        progress = replace(grant.progress, account=record, conferred_roles=_conferred(plan))
-        survey = plan.survey
-        items: list[Item] = []
-        for role_id, definition in plan.roles.items():
-            current = progress.role(role_id)
-            if current is not None and current.state is not ItemState.PENDING:
-                continue
-            key = Ledger.key("role", role_id)
-            _wait_if_removing(ledger, key, grant.id, definition.display_name)
-            if existing and current is None and definition.template_id.lower() in survey.account_direct_roles:
-                state = _found_state(ledger, key, grant.id)
-                progress = progress.with_role(RoleRecord(role_id, definition.display_name, state, definition.template_id))
-                continue
-            progress = progress.with_role(RoleRecord(role_id, definition.display_name, ItemState.PENDING, definition.template_id))
-            items.append(Item(ItemKind.ROLE, role_id))
-        for group in plan.groups:
-            current_group = progress.group(group.id)
-            if current_group is not None and current_group.state is not ItemState.PENDING:
-                continue
-            key = Ledger.key("group", group.id)
-            _wait_if_removing(ledger, key, grant.id, group.display_name or group.id)
-            if existing and current_group is None and group.id.lower() in survey.account_direct_groups:
-                progress = progress.with_group(GroupRecord(group.id, _found_state(ledger, key, grant.id), group.display_name))
-                continue
-            progress = progress.with_group(GroupRecord(group.id, ItemState.PENDING, group.display_name))
-            items.append(Item(ItemKind.GROUP, group.id))
-        if plan.credential is not None:
-            progress = replace(
-                progress,
-                credential=CredentialRecord(
-                    CredentialKind(plan.credential.key),
-                    ItemState.PENDING,
-                    plan.credential.lifetime_minutes,
-                    plan.credential.usable_once,
-                ),
-            )
-            items.append(plan.credential)
+        progress, items = self._intended(replace(grant.progress, account=record), plan, ledger, grant.id)
 
         outcomes: list[Outcome] = []
         if items:
             intent = progress
-            grant = await lease.save(grant, lambda g: g.with_progress(replace(intent, lease=g.progress.lease)))
+            stored = grant.progress
+            # Recorded already (by the claim)? The account's own record may differ (now made, with its id): the
+            # next write records it, and a run that dies before finds the account by its name.
+            if (stored.roles, stored.groups, stored.credential) != (intent.roles, intent.groups, intent.credential):
+                grant = await lease.save(grant, lambda g: g.with_progress(replace(intent, lease=g.progress.lease)))
             outcomes = await self._apply(backend, account, items, _window(grant), lag_possible=record.created)
             progress = _recorded(intent, outcomes)
         secret = None
@@ -394,6 +433,51 @@ class ProvisioningSaga:
             return active.move_to(Status.ACTIVE, at=now, actor=SYSTEM, reason="access provisioned")
 
         return await lease.finish(grant, activate, secret=secret, ledger=(lambda _: ledger_write) if ledger_write else None)
+
+    def _intended(
+        self, progress: Progress, plan: Plan, ledger: Ledger | None, grant_id: str
+    ) -> tuple[Progress, list[Item]]:
+        """What the grant will hold once provisioned, each item's state known or pending, and the items to write."""
+        record = progress.account
+        existing = record is not None and not record.created
+        survey = plan.survey
+        progress = replace(progress, conferred_roles=_conferred(plan))
+        items: list[Item] = []
+        for role_id, definition in plan.roles.items():
+            current = progress.role(role_id)
+            if current is not None and current.state is not ItemState.PENDING:
+                continue
+            key = Ledger.key("role", role_id)
+            _wait_if_removing(ledger, key, grant_id, definition.display_name)
+            if existing and current is None and definition.template_id.lower() in survey.account_direct_roles:
+                state = _found_state(ledger, key, grant_id)
+                progress = progress.with_role(RoleRecord(role_id, definition.display_name, state, definition.template_id))
+                continue
+            progress = progress.with_role(RoleRecord(role_id, definition.display_name, ItemState.PENDING, definition.template_id))
+            items.append(Item(ItemKind.ROLE, role_id))
+        for group in plan.groups:
+            current_group = progress.group(group.id)
+            if current_group is not None and current_group.state is not ItemState.PENDING:
+                continue
+            key = Ledger.key("group", group.id)
+            _wait_if_removing(ledger, key, grant_id, group.display_name or group.id)
+            if existing and current_group is None and group.id.lower() in survey.account_direct_groups:
+                progress = progress.with_group(GroupRecord(group.id, _found_state(ledger, key, grant_id), group.display_name))
+                continue
+            progress = progress.with_group(GroupRecord(group.id, ItemState.PENDING, group.display_name))
+            items.append(Item(ItemKind.GROUP, group.id))
+        if plan.credential is not None:
+            progress = replace(
+                progress,
+                credential=CredentialRecord(
+                    CredentialKind(plan.credential.key),
+                    ItemState.PENDING,
+                    plan.credential.lifetime_minutes,
+                    plan.credential.usable_once,
+                ),
+            )
+            items.append(plan.credential)
+        return progress, items
 
     async def _apply(
         self, backend: AccessBackend, account: Account, items: list[Item], window: Window, *, lag_possible: bool
@@ -454,7 +538,15 @@ class ProvisioningSaga:
         Failed. If the undo cannot finish now, the grant stays Provisioning and the next run finishes it."""
         log.warning("grant %s failed at %s: %s", grant.id, failure.step, failure.message)
         current = await asyncio.to_thread(self.writer.grants.get, grant.id, grant.tenant_id)
-        await self._undo(backend, current)
+        account = await self._own_account(backend, current)
+        record = current.progress.account
+        if account is not None and record is not None and record.id is None:
+            # Made by this run, recorded only by name so far: its id goes on record before the undo, which may
+            # have to wait (PIM keeps a new assignment five minutes).
+            made = replace(record, state=ItemState.DONE, id=account.id, principal_name=account.principal_name)
+            current = await lease.save(current, functools.partial(_with_account, record=made))
+        if account is not None:
+            await self._undo(backend, current, account)
         now = self.clock.now()
 
         def fail(g: Grant) -> Grant:
@@ -464,20 +556,26 @@ class ProvisioningSaga:
         secret = await asyncio.to_thread(self.writer.grants.secret, current)
         return await lease.finish(current, fail, drop_secret=secret)
 
-    async def _undo(self, backend: AccessBackend, grant: Grant) -> None:
-        progress = grant.progress
-        record = progress.account
+    async def _own_account(self, backend: AccessBackend, grant: Grant) -> Account | None:
+        """The account the grant works on, if it exists and (when the grant created it) still carries its marker."""
+        record = grant.progress.account
         if record is None:
-            return
+            return None
         key = record.id or (record.principal_name if record.created else None)
         if not key:
-            return
+            return None
         account = await self.retry.run(backend.find_account, key)
         if account is None:
-            return
+            return None
         if record.created and not is_marked_for(account.marker, grant.id):
             log.error("grant %s: the account it recorded is not marked as its own; left in place", grant.id)
-            return
+            return None
+        return account
+
+    async def _undo(self, backend: AccessBackend, grant: Grant, account: Account) -> None:
+        progress = grant.progress
+        record = progress.account
+        assert record is not None
         items = [Item(ItemKind.ROLE, r.role_id, reference=r.reference) for r in progress.roles_made_here]
         items += [Item(ItemKind.GROUP, g.group_id) for g in progress.groups_made_here]
         credential = progress.credential

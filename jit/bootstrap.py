@@ -107,6 +107,7 @@ def build(settings: Settings, clock: Clock | None = None, backends: BackendProvi
     from jit.services.intake import Intake
     from jit.services.lifecycle import Lifecycle
     from jit.services.notify import NotificationDispatcher, NotifyDefaults, TransitionAnnouncer
+    from jit.services.notify import targets as notify_targets
     from jit.services.policies import Policies
     from jit.services.provision import ProvisioningSaga
     from jit.services.retrying import RetryPolicy
@@ -173,6 +174,7 @@ def build(settings: Settings, clock: Clock | None = None, backends: BackendProvi
         deadline=settings.provisioning_deadline,
         approval_timeout=settings.approval_timeout,
         expiring_lead=settings.notify.expiring_lead if Event.EXPIRING_SOON in defaults.events else None,
+        hears=lambda grant, event: bool(notify_targets(grant, event, defaults, channels)),
     )
     expirer = ExpirationSaga(
         writer=writer,

@@ -25,6 +25,7 @@ from jit.domain.clock import Clock
 from jit.domain.errors import IllegalTransition
 from jit.domain.grant import Grant, Status
 from jit.domain.ledger import Ledger, LedgerWrite, Origin
+from jit.domain.notification import Event
 from jit.domain.policy import GroupRoles, Policy
 from jit.domain.progress import AccountRecord, CredentialKind, CredentialRecord, GroupRecord, ItemState, Progress, RoleRecord
 from jit.domain.request import UserKind
@@ -122,6 +123,8 @@ class ProvisioningSaga:
     deadline: timedelta = timedelta(hours=1)
     approval_timeout: timedelta = timedelta(hours=4)
     expiring_lead: timedelta | None = None
+    # Whether anybody hears an event of this grant (no wake-up for an "expiring soon" nobody would be told).
+    hears: Callable[[Grant, Event], bool] | None = None
 
     async def __call__(self, grant: Grant, work: WorkAudit) -> Grant:
         now = self.clock.now()
@@ -515,7 +518,8 @@ class ProvisioningSaga:
         end = grant.request.end
         wakeup = Wakeup.at(WorkItem(grant.tenant_id, grant.id, Step.EXPIRE), end, now=now, grace=END_GRACE)
         await asyncio.to_thread(self.schedule.put, wakeup.item)
-        if self.expiring_lead is not None and end - self.expiring_lead > now:
+        heard = self.hears is None or await asyncio.to_thread(self.hears, grant, Event.EXPIRING_SOON)
+        if self.expiring_lead is not None and end - self.expiring_lead > now and heard:
             soon = WorkItem(grant.tenant_id, grant.id, Step.EXPIRING_SOON)
             await asyncio.to_thread(self.schedule.put, ScheduleItem(due=end - self.expiring_lead, work=soon))
         if wakeup.message_delay is not None:

@@ -324,3 +324,20 @@ def test_revoke_rejects_unknown_fields(stack: Stack) -> None:
     response = stack.call("POST", f"/api/jit/requests/{grant['id']}/revoke", {"why": "x"})
     assert response.status_code == 400
     assert body_of(response)["errors"][0]["field"] == "why"
+
+
+def test_a_grant_scheduled_for_later_says_to_come_back_at_its_start(stack: Stack) -> None:
+    start = stack.clock.now() + timedelta(minutes=10)
+    response = stack.post_request(valid_request(startDateTime=start.isoformat()))
+    assert response.status_code == 202
+    wait = int(response.headers["Retry-After"])
+    assert 10 * 60 <= wait <= 10 * 60 + 2  # not ~120 polls of 5 s before anything can happen
+    polled = stack.call("GET", f"/api/jit/requests/{body_of(response)['id']}")
+    assert 10 * 60 - 5 <= int(polled.headers["Retry-After"]) <= 10 * 60 + 2
+
+
+def test_limits_are_said_as_people_say_them(stack: Stack) -> None:
+    response = stack.post_request(valid_request(duration="PT9H"))
+    assert response.status_code == 400
+    [error] = body_of(response)["errors"]
+    assert error == {"field": "duration", "pointer": "#/duration", "detail": "must not exceed the maximum of 8 hours"}

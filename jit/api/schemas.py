@@ -86,11 +86,15 @@ class NotificationsBody(_Strict):
 TemplateName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")]
 
 
+# A backend's name, and for a backend with several places (on-premises sites) which one: "ad:<site>".
+DirectoryName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}(:[A-Za-z0-9][A-Za-z0-9_.-]{0,62})?$")]
+
+
 class GrantRequestBody(_Strict):
     tenantId: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     user: Annotated[NewUserBody | ExistingUserBody, Field(discriminator="type")]
     # Where the access lives: "entra", "entra-pim" or "ad:<site>"; absent: the tenant's default.
-    directory: Annotated[str, StringConstraints(pattern=r"^(entra|entra-pim|ad:[A-Za-z0-9][A-Za-z0-9_.-]{0,62})$")] | None = None
+    directory: DirectoryName | None = None
     startDateTime: AwareDatetime | None = None
     endDateTime: AwareDatetime | None = None
     duration: Annotated[str, StringConstraints(max_length=32)] | None = None

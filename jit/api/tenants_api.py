@@ -11,13 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from jit.api.http import Call, answer, parse
 from jit.api.requests_api import directory_health
+from jit.api.schemas import DirectoryName
 from jit.api.views import health_json
 from jit.domain.caller import AppRole
 from jit.domain.errors import FieldError, NotFound, ValidationFailed
 from jit.domain.tenant import ENTRA, TenantRegistration
 from jit.services.tenants import tenant_reference
 
-Directory = Annotated[str, StringConstraints(pattern=r"^(entra|entra-pim|ad:[A-Za-z0-9][A-Za-z0-9_.-]{0,62})$")]
+Directory = DirectoryName
 
 
 class OnboardBody(BaseModel):

@@ -308,3 +308,6 @@ class AccessBackend(Protocol):
 class BackendProvider(Protocol):
     def backend(self, tenant_id: str, directory: str) -> AccessBackend:
         """The backend that serves `directory` ("entra", "entra-pim", "ad:<site>") of a tenant."""
+
+    def serves(self, directory: str) -> bool:
+        """Whether some backend serves a directory of that name (onboarding checks names with it)."""

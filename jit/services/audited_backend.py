@@ -80,6 +80,9 @@ class AuditedBackends:
     def backend(self, tenant_id: str, directory: str) -> AccessBackend:
         return AuditedBackend(self._inner.backend(tenant_id, directory), self._clock, tenant_id, self._elsewhere)
 
+    def serves(self, directory: str) -> bool:
+        return self._inner.serves(directory)
+
 
 class AuditedBackend:
     kind: ClassVar[str] = "audited"

@@ -10,6 +10,7 @@ accounts no grant explains are reported, never deleted blindly.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -72,7 +73,8 @@ class DriftCheck:
             return []
         now = self.clock.now()
         found: list[DriftFinding] = []
-        for registration in self.registry.list():
+        registrations = await asyncio.to_thread(self.registry.list)  # storage: off the event loop
+        for registration in registrations:
             if registration.state in (OnboardingState.PENDING, OnboardingState.OFFBOARDED):
                 continue
             for directory in registration.directories:
@@ -92,23 +94,34 @@ class DriftCheck:
                 detail = f"{directory} is unreachable: {health.detail}"
                 found.append(DriftFinding(registration.id, DriftKind.DIRECTORY_UNREACHABLE, now, detail))
         if found:
-            self.findings.record(found)
-            if self.notify_queue is not None:
-                for tenant in sorted({f.tenant_id for f in found}):
-                    count = sum(f.tenant_id == tenant for f in found)
-                    announce(self.notify_queue, tenant, "", Event.DRIFT_FOUND, now, count=count)
+            await asyncio.to_thread(self._record_and_announce, found, now)
         return found
+
+    def _record_and_announce(self, found: list[DriftFinding], now: datetime) -> None:
+        self.findings.record(found)
+        if self.notify_queue is not None:
+            for tenant in sorted({f.tenant_id for f in found}):
+                count = sum(f.tenant_id == tenant for f in found)
+                announce(self.notify_queue, tenant, "", Event.DRIFT_FOUND, now, count=count)
 
     async def run(self) -> list[DriftFinding]:
         now = self.clock.now()
         by_directory: dict[tuple[str, str], list[Grant]] = defaultdict(list)
-        for tenant in self.grants.tenants():
+        # Storage reads run off the event loop: other invocations of the instance keep going meanwhile.
+        tenants, registrations, grants_to_check = await asyncio.to_thread(
+            lambda: (
+                self.grants.tenants(),
+                self.registry.list() if self.registry is not None else [],
+                self.grants.active_and_recently_ended(now - self.lookback),
+            )
+        )
+        for tenant in tenants:
             by_directory[(tenant, ENTRA)] = []
-        for registration in self.registry.list() if self.registry is not None else []:
+        for registration in registrations:
             if registration.state not in (OnboardingState.PENDING, OnboardingState.OFFBOARDED):
                 for directory in registration.directories:
                     by_directory.setdefault((registration.id, directory), [])
-        for grant in self.grants.active_and_recently_ended(now - self.lookback):
+        for grant in grants_to_check:
             by_directory[(grant.tenant_id, grant.request.directory or ENTRA)].append(grant)
         # A marked account is explained by a grant of its tenant in any directory (Entra and Entra PIM list the same
         # accounts).
@@ -132,11 +145,7 @@ class DriftCheck:
                 detail = f"{directory} could not be checked: {error.message}"
                 found.append(DriftFinding(tenant, DriftKind.DIRECTORY_UNREACHABLE, now, detail))
         found = list({(f.tenant_id, f.kind, f.user_id, f.grant_id, f.detail): f for f in found}.values())
-        self.findings.record(found)
-        if self.notify_queue is not None:
-            for tenant in sorted({f.tenant_id for f in found}):
-                count = sum(1 for f in found if f.tenant_id == tenant)
-                announce(self.notify_queue, tenant, "", Event.DRIFT_FOUND, now, count=count)
+        await asyncio.to_thread(self._record_and_announce, found, now)
         log.info("drift check: %d findings in %d directories", len(found), len(by_directory))
         return found
 
@@ -149,7 +158,7 @@ class DriftCheck:
                 finder = self._check_active if grant.status is Status.ACTIVE else self._check_ended
                 found += await finder(backend, grant, now)
                 if work.entries and self.audit is not None:
-                    self.audit.append_many([replace(e, subject="drift") for e in work.drain()])
+                    await asyncio.to_thread(self.audit.append_many, [replace(e, subject="drift") for e in work.drain()])
         # Accounts carrying a marker of a grant the system does not know (or no longer keeps) are orphans.
         for account in await self.retry.run(backend.marked_accounts, MARKER_PREFIX):
             grant_id = (account.marker or "")[len(MARKER_PREFIX) :]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -18,7 +19,7 @@ from jit.domain.caller import Caller
 from jit.domain.clock import Clock
 from jit.domain.errors import FieldError, NotFound, ValidationFailed
 from jit.domain.ids import is_domain_name, normalize_tenant
-from jit.domain.tenant import AD_PREFIX, ENTRA, ENTRA_PIM, OnboardingState, TenantRegistration
+from jit.domain.tenant import ENTRA, ENTRA_PIM, OnboardingState, TenantRegistration
 from jit.domain.work import Step, WorkItem
 from jit.services.access_backend import BackendProvider, Denied, DirectoryError, DirectoryFacts
 from jit.services.ports import WorkQueue
@@ -62,10 +63,12 @@ def tenant_reference(text: str, field: str = "tenant") -> str:
     raise ValidationFailed([FieldError(field, "must be the tenant's GUID or one of its verified domains")])
 
 
-def check_directories(directories: list[str], default: str) -> None:
+def check_directories(directories: list[str], default: str, serves: Callable[[str], bool]) -> None:
+    """Every name must be one a backend serves (backends are found in jit/adapters/backends: a new one needs no
+    change here)."""
     errors: list[FieldError] = []
     for name in directories:
-        if name not in (ENTRA, ENTRA_PIM) and not (name.startswith(AD_PREFIX) and len(name) > len(AD_PREFIX)):
+        if not serves(name):
             errors.append(FieldError("directories", f"{name!r} is not a directory: use entra, entra-pim or ad:<site>"))
     if default not in directories:
         errors.append(FieldError("defaultDirectory", "must be one of the tenant's directories"))
@@ -84,7 +87,7 @@ class Onboarding:
 
     def request(self, reference: str, *, caller: Caller, directories: list[str], default: str) -> TenantRegistration | None:
         """Ask for a tenant to be onboarded; the worker checks it. Returns the registration when it exists already."""
-        check_directories(directories, default)
+        check_directories(directories, default, self.backends.serves)
         existing = self.registry.find(reference)
         if existing is not None:
             return existing
@@ -111,7 +114,7 @@ class Onboarding:
             if default is not None
             else (registration.default_directory if registration.default_directory in chosen else chosen[0])
         )
-        check_directories(chosen, default_directory)
+        check_directories(chosen, default_directory, self.backends.serves)
         state = registration.state
         if offboard is True:
             state = OnboardingState.OFFBOARDED

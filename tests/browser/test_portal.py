@@ -423,3 +423,20 @@ def test_without_its_sign_in_library_the_portal_says_how_to_build_it(browser: An
         expect(page.get_by_role("alert")).to_contain_text("scripts/build-portal")
     finally:
         context.close()
+
+
+def test_the_tenants_page_says_whether_an_on_premises_agent_reports(people: Any, stack: str) -> None:
+    """A site nobody configured has no agent reporting: the admin sees it, with the reason, on the tenants page."""
+    admin = sign_in(stack, "Ada Admin")
+    tenant = admin.call("GET", "/api/jit/tenants").json()["value"][0]
+    before = tenant["directories"]
+    changed = admin.call("PATCH", f"/api/jit/tenants/{tenant['id']}", json={"directories": [*before, "ad:branch-office"]})
+    assert changed.status_code == 200, changed.text
+    try:
+        page = people("Ada Admin").page
+        page.goto(f"{stack}/portal/#/admin/tenants")
+        cell = page.locator("td", has_text="ad:branch-office: not reporting")
+        expect(cell).to_be_visible()
+        expect(cell).to_contain_text("branch-office")
+    finally:
+        admin.call("PATCH", f"/api/jit/tenants/{tenant['id']}", json={"directories": before})

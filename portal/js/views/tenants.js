@@ -51,8 +51,8 @@ export default async function tenants(ctx, root, params, scope) {
           ["PIM licence", (t) => (t.pimLicensed === true ? "yes" : t.pimLicensed === false ? "no" : "not checked")],
           ["Onboarded", (t) => [timeElement(h, t.onboardedDateTime), h("br"), t.onboardedBy || ""]],
           ["Last check", (t) => timeElement(h, t.checkedDateTime)],
-          // On-premises directories are reached through an agent; the API does not report its heartbeat (yet).
-          ["Agent", (t) => (t.directories.some((d) => d.startsWith("ad:")) ? h("span", { class: "hint" }, "heartbeat not reported by the API") : "none needed")],
+          // On-premises directories are reached through an agent: its heartbeat comes with the tenant's own view.
+          ["Agent", (t) => (t.directories.some((d) => d.startsWith("ad:")) ? agentCell(t) : "none needed"), "wrap"],
           ["", (t) => h("div", { class: "actions" },
             h("button", { type: "button", onclick: (e) => check(t, e.currentTarget) }, "Check now", h("span", { class: "visually-hidden" }, ` ${t.initialDomain}`)),
             h("button", { type: "button", onclick: () => configure(t) }, "Configure", h("span", { class: "visually-hidden" }, ` ${t.initialDomain}`)))],
@@ -67,6 +67,26 @@ export default async function tenants(ctx, root, params, scope) {
       ["Asked by", (p) => [p.requestedBy, h("br"), timeElement(h, p.requestedAt)]],
       ["Where it stands", (p) => p.detail || "asking the directory", "wrap"],
     ], pending)] : null);
+  }
+
+  function agentCell(tenant) {
+    const cell = h("div", { "aria-live": "polite" }, h("span", { class: "hint" }, "asking…"));
+    api("GET", `/api/jit/tenants/${encodeURIComponent(tenant.id)}`)
+      .then(({ data }) => {
+        const health = data.directoryHealth || {};
+        const sites = tenant.directories.filter((d) => d.startsWith("ad:"));
+        fill(cell, sites.map((site) => {
+          const known = health[site];
+          if (!known) return h("div", {}, `${site}: no heartbeat yet`);
+          const state = known.available ? "reporting" : "not reporting";
+          return h("div", {},
+            h("span", { class: `status status--${known.available ? "active" : "failed"}` }, `${site}: ${state}`),
+            known.lastSeen ? [h("br"), "last heartbeat ", timeElement(h, known.lastSeen)] : null,
+            known.detail && !known.available ? h("p", { class: "hint" }, known.detail) : null);
+        }));
+      })
+      .catch((error) => fill(cell, h("span", { class: "hint" }, describe(error))));
+    return cell;
   }
 
   async function check(tenant, button) {

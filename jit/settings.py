@@ -388,26 +388,18 @@ class _Reader:
         return settings
 
     def audit_keys(self) -> AuditKeySettings | None:
-        keys: list[bytes] = []
-        for name in ("JIT_AUDIT_KEY", "JIT_AUDIT_KEY_PREVIOUS"):
-            text = self.optional(name)
-            if text is None:
-                continue
-            try:
-                key = base64.b64decode(text, validate=True)
-            except binascii.Error:
-                key = b""
-            if len(key) != 32:
-                self.problems.append(f"{name} must be 32 random bytes, base64-encoded")
-                continue
-            keys.append(key)
-        if not self.optional("JIT_AUDIT_KEY") or not keys:
-            return None
-        return AuditKeySettings(current=keys[0], previous=tuple(keys[1:]))
+        keys = self._keys("JIT_AUDIT_KEY", "JIT_AUDIT_KEY_PREVIOUS")
+        return AuditKeySettings(current=keys[0], previous=keys[1]) if keys else None
 
     def tap_keys(self) -> TapKeys | None:
-        keys: list[bytes] = []
-        for name in ("JIT_TAP_ENCRYPTION_KEY", "JIT_TAP_ENCRYPTION_KEY_PREVIOUS"):
+        keys = self._keys("JIT_TAP_ENCRYPTION_KEY", "JIT_TAP_ENCRYPTION_KEY_PREVIOUS")
+        return TapKeys(current=keys[0], previous=keys[1]) if keys else None
+
+    def _keys(self, current: str, previous: str) -> tuple[bytes, tuple[bytes, ...]] | None:
+        """A key and the one before a rotation: 32 random bytes each, base64. None when the current one is not set
+        (or not valid: a problem is noted for every bad one)."""
+        keys: dict[str, bytes] = {}
+        for name in (current, previous):
             text = self.optional(name)
             if text is None:
                 continue
@@ -418,10 +410,10 @@ class _Reader:
             if len(key) != 32:
                 self.problems.append(f"{name} must be 32 random bytes, base64-encoded")
                 continue
-            keys.append(key)
-        if not self.optional("JIT_TAP_ENCRYPTION_KEY"):
+            keys[name] = key
+        if current not in keys:
             return None
-        return TapKeys(current=keys[0], previous=tuple(keys[1:])) if keys else None
+        return keys[current], tuple(v for k, v in keys.items() if k != current)
 
     def storage(self) -> StorageSettings:
         connection_string = self.env.get("AzureWebJobsStorage", "").strip()

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -236,6 +236,38 @@ def chained_record(
         at = max(e.at for e in entries)
         operations.append(("upsert", bucket_row(partition, chain, new_head, at), {"mode": UpdateMode.REPLACE}))
     return operations, new_head
+
+
+def commit_record(
+    table: Any,
+    partition: str,
+    row_key: str,
+    record: dict[str, Any],
+    chain: str,
+    existing: Any,
+    entries: list[AuditEntry],
+    keys: AuditKeys,
+    *,
+    conflict: str,
+    extra: Sequence[Any] = (),
+) -> list[Any]:
+    """Store a record and the audit entries of its change in one transaction (`chained_record`), conditional on the
+    `existing` row as it was read (None: it must not exist yet), with `extra` operations of the same partition.
+    Somebody else's change meanwhile is a Conflict saying `conflict`."""
+    from azure.data.tables import TableTransactionError
+
+    from jit.domain.errors import Conflict
+
+    etag = existing.metadata["etag"] if existing is not None else None
+    operations, _ = chained_record(partition, row_key, record, chain, head_of(existing), entries, keys, etag)
+    operations += list(extra)
+    try:
+        results: list[Any] = table.submit_transaction(operations)
+    except TableTransactionError as failed:
+        if failed.status_code in (409, 412):
+            raise Conflict(conflict) from None
+        raise
+    return results
 
 
 def head_of(entity: Mapping[str, Any] | None) -> ChainHead:

@@ -4,16 +4,16 @@ change committed with its audit entry (chain `channel:<name>`). Admins configure
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableClient, TableTransactionError
+from azure.data.tables import TableClient
 
 from jit.adapters import audit_chain
 from jit.adapters.audit_chain import AuditKeys
 from jit.domain.audit import AuditEntry
-from jit.domain.errors import Conflict
 
 PARTITION = "global"
 PREFIX = "~n|"
@@ -54,23 +54,11 @@ class TableChannelStore:
 
     def _commit(self, name: str, existing: Any, record: dict[str, Any], entry: AuditEntry) -> None:
         chain = f"channel:{name.casefold()}"
-        entry = AuditEntry(entry.at, entry.tenant_id, "", entry.actor, entry.action, entry.outcome, entry.detail, subject=chain)
-        operations, _ = audit_chain.chained_record(
-            PARTITION,
-            PREFIX + name.casefold(),
-            record,
-            chain,
-            audit_chain.head_of(existing),
-            [entry],
-            self._keys,
-            existing.metadata["etag"] if existing is not None else None,
+        entry = replace(entry, subject=chain)
+        audit_chain.commit_record(
+            self._table, PARTITION, PREFIX + name.casefold(), record, chain, existing, [entry], self._keys,
+            conflict=f"channel {name} was changed meanwhile; try again",
         )
-        try:
-            self._table.submit_transaction(operations)
-        except TableTransactionError as failed:
-            if failed.status_code in (409, 412):
-                raise Conflict(f"channel {name} was changed meanwhile; try again") from None
-            raise
 
     def _row(self, name: str) -> Any:
         try:

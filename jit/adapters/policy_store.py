@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableClient, TableTransactionError
+from azure.data.tables import TableClient
 
 from jit.adapters import audit_chain
 from jit.adapters.audit_chain import AuditKeys
@@ -62,23 +62,11 @@ class TablePolicyStore:
             raise Conflict(f"the policy is at version {version - 1}, not {expected_version}")
         record = {"Document": json.dumps(document), "Version": version, "UpdatedBy": by, "UpdatedAt": at}
         entry = AuditEntry(at, partition, "", by, "policy.updated", detail=f"{scope}: version {version}", subject=CHAIN)
-        operations, _ = audit_chain.chained_record(
-            partition,
-            CURRENT,
-            record,
-            CHAIN,
-            audit_chain.head_of(existing),
-            [entry],
-            self._keys,
-            existing.metadata["etag"] if existing is not None else None,
+        history = ("upsert", {"PartitionKey": partition, "RowKey": f"~p|v{version:06d}", **record})
+        audit_chain.commit_record(
+            self._table, partition, CURRENT, record, CHAIN, existing, [entry], self._keys,
+            conflict="the policy was changed meanwhile; read it again", extra=[history],
         )
-        operations.append(("upsert", {"PartitionKey": partition, "RowKey": f"~p|v{version:06d}", **record}))
-        try:
-            self._table.submit_transaction(operations)
-        except TableTransactionError as failed:
-            if failed.status_code in (409, 412):
-                raise Conflict("the policy was changed meanwhile; read it again") from None
-            raise
         return version
 
     def history(self, scope: str) -> list[dict[str, Any]]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableClient, TableTransactionError
+from azure.data.tables import TableClient
 
 from jit.adapters import audit_chain
 from jit.adapters.audit_chain import AuditKeys
@@ -65,23 +66,11 @@ class TableTemplateStore:
 
     def _commit(self, scope: str, name: str, existing: Any, record: dict[str, Any], entry: AuditEntry) -> None:
         chain = f"template:{name.casefold()}"
-        entry = AuditEntry(entry.at, entry.tenant_id, "", entry.actor, entry.action, entry.outcome, entry.detail, subject=chain)
-        operations, _ = audit_chain.chained_record(
-            scope,
-            PREFIX + name.casefold(),
-            record,
-            chain,
-            audit_chain.head_of(existing),
-            [entry],
-            self._keys,
-            existing.metadata["etag"] if existing is not None else None,
+        entry = replace(entry, subject=chain)
+        audit_chain.commit_record(
+            self._table, scope, PREFIX + name.casefold(), record, chain, existing, [entry], self._keys,
+            conflict=f"template {name} was changed meanwhile; try again",
         )
-        try:
-            self._table.submit_transaction(operations)
-        except TableTransactionError as failed:
-            if failed.status_code in (409, 412):
-                raise Conflict(f"template {name} was changed meanwhile; try again") from None
-            raise
 
     def _row(self, scope: str, name: str) -> Any:
         with contextlib.suppress(ResourceNotFoundError):

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from azure.data.tables import TableClient, UpdateMode
 
 from jit.adapters import audit_chain
 from jit.adapters.audit_chain import AuditKeys
@@ -141,22 +141,10 @@ class TableTenantRegistry:
             current = None
         if current is not None and registration.etag is not None and current.metadata["etag"] != registration.etag:
             raise Conflict(f"the registration of tenant {registration.id} was changed meanwhile; read it again")
-        operations, _ = audit_chain.chained_record(
-            registration.id,
-            REGISTRATION,
-            _entity(registration),
-            CHAIN,
-            audit_chain.head_of(current),
-            entries,
-            self._keys,
-            current.metadata["etag"] if current is not None else None,
+        results = audit_chain.commit_record(
+            self._grants, registration.id, REGISTRATION, _entity(registration), CHAIN, current, entries, self._keys,
+            conflict=f"the registration of tenant {registration.id} was changed meanwhile; try again",
         )
-        try:
-            results = self._grants.submit_transaction(operations)
-        except TableTransactionError as failed:
-            if failed.status_code in (409, 412):
-                raise Conflict(f"the registration of tenant {registration.id} was changed meanwhile; try again") from None
-            raise
         saved = TenantRegistration(**{**registration.__dict__, "etag": str(results[0].get("etag") or "")})
         self._write_index(saved)
         return saved

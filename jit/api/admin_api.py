@@ -79,13 +79,11 @@ def policy_history(call: Call) -> func.HttpResponse:
 
 
 def _template_scope(call: Call) -> str:
-    given = call.params.get("tenantId")
-    if not given:
-        return templates.GLOBAL
-    registration = call.services.tenants.find(given)
-    if registration is None:
-        raise ValidationFailed([FieldError("tenantId", "is not an onboarded tenant")])
-    return str(registration.id)
+    errors: list[FieldError] = []
+    tenant = call.tenant_param(errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return tenant or templates.GLOBAL
 
 
 def _template_name(call: Call) -> str:
@@ -217,13 +215,7 @@ def drift(call: Call) -> func.HttpResponse:
     services = call.services
     params = call.params
     errors: list[FieldError] = []
-    tenant = None
-    if params.get("tenantId"):
-        registration = services.tenants.find(params["tenantId"])
-        if registration is None:
-            errors.append(FieldError("tenantId", "is not an onboarded tenant"))
-        else:
-            tenant = registration.id
+    tenant = call.tenant_param(errors)
     since = services.clock.now() - timedelta(days=7)
     if params.get("since"):
         try:

@@ -63,6 +63,18 @@ class Call:
     def path(self, name: str) -> str:
         return str(self.req.route_params[name])
 
+    def tenant_param(self, errors: list[FieldError]) -> str | None:
+        """The GUID of the onboarded tenant the `tenantId` query names (by GUID or domain), None when it names none;
+        a name no onboarded tenant has is an error on `tenantId`."""
+        given = self.params.get("tenantId")
+        if not given:
+            return None
+        registration = self.services.tenants.find(given)
+        if registration is None:
+            errors.append(FieldError("tenantId", "is not an onboarded tenant"))
+            return None
+        return str(registration.id)
+
     def absolute(self, path: str) -> str:
         """The URL of `path` on this host; for a caller with a key, under /api/svc/ (where a key is accepted)."""
         if self.by_key and path.startswith("/api/jit/"):

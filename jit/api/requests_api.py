@@ -167,13 +167,7 @@ def list_grants(call: Call) -> func.HttpResponse:
     params = call.params
     services = call.services
     errors: list[FieldError] = []
-    tenant = None
-    if params.get("tenantId"):
-        registration = services.tenants.find(params["tenantId"])
-        if registration is None:
-            errors.append(FieldError("tenantId", "is not an onboarded tenant"))
-        else:
-            tenant = registration.id
+    tenant = call.tenant_param(errors)
     status = None
     if params.get("status"):
         try:

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import sys
-import threading
-import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.local_runner import local_runner
 
 ROOT = Path(__file__).resolve().parents[2]
 # Each run writes its pictures under build/; with JIT_UPDATE_SCREENSHOTS=1 into docs/screenshots/ (what the README shows).
@@ -63,53 +60,8 @@ def stack() -> Iterator[str]:
     """The base URL of `python -m devstack.run --port 0`, with the portal's library built."""
     if not VENDOR.exists():
         subprocess.run([str(ROOT / "scripts" / "build-portal")], cwd=ROOT, check=True)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devstack.run", "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    output: list[str] = []
-    deadline = time.monotonic() + 60
-    base = None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        if line.startswith("READY "):
-            base = line.split()[1]
-            break
-    if base is None:
-        process.kill()
-        pytest.fail("the local stack did not start:\n" + "".join(output))
-    tail: deque[str] = deque(maxlen=300)
-    threading.Thread(target=tail.extend, args=(process.stdout,), daemon=True).start()
-    _wait_for_demo_tenant(base)
-    yield base
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-
-
-def _wait_for_demo_tenant(base: str) -> None:
-    """The runner onboards the demo tenant as it starts; the queue finishes it a moment later."""
-    from tests.browser.signin import sign_in
-
-    admin = sign_in(base, "Ada Admin")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        tenants = admin.call("GET", "/api/jit/tenants").json()["value"]
-        if any(t["state"] == "Ready" for t in tenants):
-            return
-        time.sleep(0.3)
-    pytest.fail(f"the demo tenant did not become Ready: {tenants}")
+    with local_runner() as running:
+        yield running.base
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote, unquote, urlsplit
 
+from devstack.serving import serve_in_thread, stop_serving
 from jit.adapters.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 
 _MAX_BODY = 1 << 20
@@ -89,18 +90,13 @@ class NotificationSink:
         server = ThreadingHTTPServer(self._address, _handler_for(self))
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="notification-sink", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(server, "notification-sink")
         return self
 
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        stop_serving(server, thread)
 
     def __enter__(self) -> Self:
         return self.start()

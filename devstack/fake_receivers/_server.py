@@ -17,6 +17,8 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from devstack.serving import serve_in_thread, stop_serving
+
 _MAX_BODY = 1 << 20
 
 
@@ -72,19 +74,13 @@ class LoopbackReceiver:
         server = ThreadingHTTPServer(self._address, _handler_for(self))
         server.daemon_threads = True
         self._server = server
-        # A short poll interval: `stop` waits for the serving loop to notice, and tests start and stop many of these.
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=type(self).__name__, daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(server, type(self).__name__, poll_interval=0.05)
         return self
 
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        stop_serving(server, thread)
 
     def __enter__(self) -> Self:
         return self.start()

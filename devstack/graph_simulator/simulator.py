@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
+from devstack.serving import serve_in_thread, stop_serving
+
 from . import control, sts
 from .apps import DEFAULT_APP_DIRECTORY_ROLES, DEV_APP_ID, DEV_APP_NAME
 from .batch import run_batch
@@ -72,25 +74,13 @@ class GraphSimulator:
         )
         self._server = server
         server.base_url = self.base_url
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="graph-simulator",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(server, "graph-simulator")
         return self
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        stop_serving(server, thread)
 
     def __enter__(self) -> GraphSimulator:
         return self.start()

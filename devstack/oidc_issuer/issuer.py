@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from devstack.serving import serve_in_thread, stop_serving
+
 from .model import (
     API_SCOPE,
     CLAIMS_SUPPORTED,
@@ -104,21 +106,13 @@ class OidcIssuer:
             return self
         server = IssuerHTTPServer((self.host, self._requested_port), self)
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="oidc-issuer", daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(server, "oidc-issuer")
         return self
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        stop_serving(server, thread)
 
     def __enter__(self) -> OidcIssuer:
         return self.start()
